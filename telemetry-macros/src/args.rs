@@ -1,0 +1,281 @@
+//! The attribute's arguments, parsed into [`Args`] with every mistake collected as
+//! a spanned error.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{Attribute, Expr, Lit, LitStr, Path};
+
+/// Which attribute, `#[counted]` or `#[timed]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counted,
+    Timed,
+}
+
+impl Kind {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Kind::Counted => "counted",
+            Kind::Timed => "timed",
+        }
+    }
+
+    /// `#[timed]` counts too: of two attributes on one fn, timed wins.
+    pub fn join(self, other: Kind) -> Kind {
+        if self == Kind::Timed || other == Kind::Timed {
+            Kind::Timed
+        } else {
+            Kind::Counted
+        }
+    }
+
+    /// The attribute `attr` is, if it is one of ours.
+    pub fn of_attribute(attr: &Attribute) -> Option<Kind> {
+        let last = attr.path().segments.last()?;
+        match last.ident.to_string().as_str() {
+            "timed" => Some(Kind::Timed),
+            "counted" => Some(Kind::Counted),
+            _ => None,
+        }
+    }
+}
+
+/// How returns are split into `ok` and `err` when the user says so; without
+/// either argument the return type decides (`CallOutcome` types split, others
+/// are `ok`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultMode {
+    /// The return type must implement `CallOutcome`.
+    Result,
+    /// Every normal return is `ok`.
+    NoResult,
+}
+
+/// One attribute's arguments.
+#[derive(Clone, Default)]
+pub struct Args {
+    pub name: Option<LitStr>,
+    pub krate: Option<Path>,
+    pub result: Option<(ResultMode, Span)>,
+    pub skip: Option<Span>,
+}
+
+const EXPECTED: &str =
+    "expected `name = \"...\"`, `result`, `no_result`, `skip` or `crate = \"path\"`";
+
+impl Args {
+    /// Parses the arguments of `#[counted(...)]` / `#[timed(...)]`. All mistakes
+    /// are reported, not just the first.
+    pub fn parse(tokens: proc_macro2::TokenStream, errors: &mut Errors) -> Args {
+        let mut args = Args::default();
+        let parser = syn::meta::parser(|meta| {
+            args.parse_one(&meta, errors);
+            Ok(())
+        });
+        if let Err(error) = parser.parse2(tokens) {
+            errors.push(error);
+        }
+        args
+    }
+
+    /// Parses the arguments of an attribute found on an item (`#[timed(skip)]` on a
+    /// method of an instrumented `impl`).
+    pub fn of_attribute(attr: &Attribute, errors: &mut Errors) -> Args {
+        match &attr.meta {
+            syn::Meta::Path(_) => Args::default(),
+            syn::Meta::List(list) => Args::parse(list.tokens.clone(), errors),
+            syn::Meta::NameValue(meta) => {
+                errors.push(syn::Error::new(
+                    meta.eq_token.span,
+                    format!(
+                        "write `#[{0}(...)]`, not `#[{0} = ...]`",
+                        meta.path
+                            .get_ident()
+                            .map_or("timed".into(), |i| i.to_string())
+                    ),
+                ));
+                Args::default()
+            }
+        }
+    }
+
+    fn parse_one(&mut self, meta: &ParseNestedMeta, errors: &mut Errors) {
+        let key = meta.path.get_ident().map(|ident| ident.to_string());
+        let span = meta.path.span();
+        match key.as_deref() {
+            Some("name") => {
+                if let Some(name) = string_value(meta, "name", "name = \"db.query\"", errors) {
+                    if name.value().trim().is_empty() {
+                        errors.push(syn::Error::new(
+                            name.span(),
+                            "`name` must not be empty: give the metric a name, e.g. `name = \"db.query\"`, or drop the argument for the default `module::fn`",
+                        ));
+                    } else {
+                        set_once(&mut self.name, name, span, "name", errors);
+                    }
+                }
+            }
+            Some("crate") => {
+                if let Some(path) = string_value(meta, "crate", "crate = \"::telemetry\"", errors) {
+                    match path.parse::<Path>() {
+                        Ok(parsed) => set_once(&mut self.krate, parsed, span, "crate", errors),
+                        Err(_) => errors.push(syn::Error::new(
+                            path.span(),
+                            "`crate` takes a path in a string, e.g. `crate = \"::telemetry\"`",
+                        )),
+                    }
+                }
+            }
+            Some(flag @ ("result" | "no_result" | "skip")) => {
+                if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                    skip_value(meta);
+                    errors.push(syn::Error::new(
+                        span,
+                        format!("`{flag}` takes no value: write just `{flag}`"),
+                    ));
+                    return;
+                }
+                match flag {
+                    "skip" => set_once(&mut self.skip, span, span, "skip", errors),
+                    "result" => self.set_result(ResultMode::Result, span, errors),
+                    _ => self.set_result(ResultMode::NoResult, span, errors),
+                }
+            }
+            _ => {
+                skip_value(meta);
+                let shown = meta
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect::<Vec<_>>()
+                    .join("::");
+                errors.push(syn::Error::new(
+                    span,
+                    format!("unknown argument `{shown}`: {EXPECTED}"),
+                ));
+            }
+        }
+    }
+
+    fn set_result(&mut self, mode: ResultMode, span: Span, errors: &mut Errors) {
+        match self.result {
+            None => self.result = Some((mode, span)),
+            Some((previous, _)) if previous == mode => {
+                errors.push(syn::Error::new(span, "duplicate argument: give it once"));
+            }
+            Some(_) => errors.push(syn::Error::new(
+                span,
+                "`result` and `no_result` contradict each other: keep one",
+            )),
+        }
+    }
+
+    /// Adds `inner`'s arguments (a fn's own attribute) over `self`'s (the `impl`'s,
+    /// or the other attribute on the same fn).
+    pub fn overlay(mut self, inner: Args, errors: &mut Errors) -> Args {
+        if let (Some(outer), Some(inner)) = (&self.name, &inner.name) {
+            if outer.value() != inner.value() {
+                errors.push(syn::Error::new(
+                    inner.span(),
+                    format!(
+                        "this fn is named twice (`{}` and `{}`): keep one `name`",
+                        outer.value(),
+                        inner.value()
+                    ),
+                ));
+            }
+        }
+        self.name = inner.name.or(self.name);
+        self.krate = inner.krate.or(self.krate);
+        self.result = inner.result.or(self.result);
+        self.skip = inner.skip.or(self.skip);
+        self
+    }
+
+    pub fn krate(&self) -> Path {
+        self.krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::telemetry))
+    }
+}
+
+fn set_once<T>(field: &mut Option<T>, value: T, span: Span, key: &str, errors: &mut Errors) {
+    if field.is_some() {
+        errors.push(syn::Error::new(
+            span,
+            format!("duplicate argument `{key}`: give it once"),
+        ));
+    } else {
+        *field = Some(value);
+    }
+}
+
+/// The string literal after `key =`, or an error saying how to write it.
+fn string_value(
+    meta: &ParseNestedMeta,
+    key: &str,
+    example: &str,
+    errors: &mut Errors,
+) -> Option<LitStr> {
+    let value = match meta.value() {
+        Ok(stream) => stream.parse::<Expr>(),
+        Err(_) => {
+            skip_value(meta);
+            errors.push(syn::Error::new(
+                meta.path.span(),
+                format!("`{key}` needs a value: write `{example}`"),
+            ));
+            return None;
+        }
+    };
+    match value {
+        Ok(Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        })) => Some(lit),
+        Ok(other) => {
+            errors.push(syn::Error::new(
+                other.span(),
+                format!("`{key}` takes a string literal: write `{example}`"),
+            ));
+            None
+        }
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    }
+}
+
+/// Consumes whatever follows an argument we reject, so parsing goes on with the next.
+fn skip_value(meta: &ParseNestedMeta) {
+    let _ = meta.input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tree, next)) = rest.token_tree() {
+            if matches!(&tree, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    });
+}
+
+/// Errors collected while parsing and expanding, reported together.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub fn into_compile_errors(self) -> Option<proc_macro2::TokenStream> {
+        self.0.map(|error| error.to_compile_error())
+    }
+}

@@ -1,0 +1,435 @@
+//! Snapshots: every instrumented fn's counters and latency summary, with the
+//! process's and machine's facts, as a serde value (`schema_version` 1).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Scale;
+use crate::counter::{cells_in_use, Totals};
+use crate::histogram::{bucket_bounds, HistogramCounts};
+use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
+use crate::registry::{call_sites, Kind};
+use crate::system::{system_info, SystemInfo};
+
+/// Version of the snapshot JSON layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How much a snapshot contains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum DetailsLevel {
+    /// 0: instance, app and system facts.
+    Instance = 0,
+    /// 1: + every fn's counters and critical errors without backtraces.
+    Counters = 1,
+    /// 2: + latency summaries (count, min, max, mean, quantiles).
+    Summaries = 2,
+    /// 3: + latency buckets and backtraces. What [`snapshot`] returns.
+    Full = 3,
+}
+
+/// A details level outside `0..=3`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidDetailsLevel(String);
+
+impl fmt::Display for InvalidDetailsLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid details level {:?}: expected 0 (instance), 1 (counters), \
+             2 (latency summaries) or 3 (buckets and backtraces)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidDetailsLevel {}
+
+impl TryFrom<u8> for DetailsLevel {
+    type Error = InvalidDetailsLevel;
+
+    fn try_from(level: u8) -> Result<Self, Self::Error> {
+        match level {
+            0 => Ok(DetailsLevel::Instance),
+            1 => Ok(DetailsLevel::Counters),
+            2 => Ok(DetailsLevel::Summaries),
+            3 => Ok(DetailsLevel::Full),
+            _ => Err(InvalidDetailsLevel(level.to_string())),
+        }
+    }
+}
+
+impl From<DetailsLevel> for u8 {
+    fn from(level: DetailsLevel) -> u8 {
+        level as u8
+    }
+}
+
+impl FromStr for DetailsLevel {
+    type Err = InvalidDetailsLevel;
+
+    /// Parses `"0"` to `"3"` (blanks around are ignored), as in a query string.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = || InvalidDetailsLevel(text.to_owned());
+        let level: u8 = text.trim().parse().map_err(|_| invalid())?;
+        DetailsLevel::try_from(level).map_err(|_| invalid())
+    }
+}
+
+/// Counters (and, for `#[timed]` fns, latencies) of one instrumented fn.
+///
+/// At rest `calls == ok + err + panics + cancelled`; while calls run, `in_flight`
+/// counts those that began and have not finished.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionStats {
+    /// `counted` or `timed`.
+    pub kind: Kind,
+    /// Calls that began.
+    pub calls: u64,
+    /// Normal returns of a non-error value.
+    pub ok: u64,
+    /// Returns of an error value (`Err`, or any `CallOutcome::is_err`).
+    pub err: u64,
+    /// Calls that unwound.
+    pub panics: u64,
+    /// Async calls whose future was dropped before completing.
+    pub cancelled: u64,
+    /// Calls running now.
+    pub in_flight: u64,
+    /// Latency of finished calls (`ok + err + panics`), for `timed` fns from
+    /// details level 2 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ns: Option<Latency>,
+}
+
+/// Latency summary of one fn in nanoseconds. Quantiles are within 1 % of the
+/// true value (the histogram's bucket precision).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Recorded latencies.
+    pub count: u64,
+    /// Smallest.
+    pub min: u64,
+    /// Largest.
+    pub max: u64,
+    /// Arithmetic mean (from the exact sum).
+    pub mean: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Non-empty buckets as `[upper_bound_ns, count]`, ascending (level 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<Vec<(u64, u64)>>,
+}
+
+/// A distinct critical error (a panic), recorded by the panic hook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriticalError {
+    /// The panic message.
+    pub message: String,
+    /// `file:line:col`, crate-relative.
+    pub location: String,
+    /// Name of the thread that panicked last at this location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+    /// Panics at this location.
+    pub count: u64,
+    /// First panic, ms since the Unix epoch.
+    pub first_seen_unix_ms: u64,
+    /// Last panic, ms since the Unix epoch.
+    pub last_seen_unix_ms: u64,
+    /// The app's own frames, innermost first (details level 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtrace: Option<Vec<String>>,
+}
+
+/// Everything the process knows about itself, ready to serve as JSON.
+///
+/// ```
+/// #[telemetry::counted]
+/// fn greet() {}
+///
+/// greet();
+/// let snapshot = telemetry::snapshot();
+/// let stats = &snapshot.functions[concat!(module_path!(), "::greet")];
+/// assert_eq!((stats.calls, stats.ok), (1, 1));
+/// println!("{}", snapshot.to_json_pretty());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Random UUID v4 of this process run.
+    pub instance_id: uuid::Uuid,
+    /// Whether this is the anonymized form, the only one that may leave the machine.
+    pub anonymized: bool,
+    /// What the snapshot contains.
+    pub details_level: DetailsLevel,
+    /// When it was taken, ms since the Unix epoch.
+    pub taken_at_unix_ms: u64,
+    /// Time since the process started, in ms.
+    pub uptime_ms: u64,
+    /// The application.
+    pub app: AppInfo,
+    /// The machine.
+    pub system: SystemInfo,
+    /// Every instrumented fn by name (from details level 1).
+    pub functions: BTreeMap<String, FunctionStats>,
+    /// Distinct panics (from details level 1).
+    pub critical_errors: Vec<CriticalError>,
+}
+
+/// Takes a [`Snapshot`] at [`DetailsLevel::Full`].
+///
+/// Reading never blocks threads that record; the cost grows with the number of
+/// instrumented fns, not with the number of calls.
+pub fn snapshot() -> Snapshot {
+    Snapshot::take(DetailsLevel::Full)
+}
+
+struct Collected {
+    kind: Kind,
+    totals: Totals,
+    histogram: Option<HistogramCounts>,
+}
+
+impl Snapshot {
+    /// Takes a snapshot with the given details: lower levels skip the work of
+    /// reading what they leave out.
+    pub fn take(level: DetailsLevel) -> Snapshot {
+        let functions = if level >= DetailsLevel::Counters {
+            collect_functions(level)
+        } else {
+            BTreeMap::new()
+        };
+        Snapshot {
+            schema_version: SCHEMA_VERSION,
+            instance_id: instance_id(),
+            anonymized: false,
+            details_level: level,
+            taken_at_unix_ms: unix_ms(SystemTime::now()),
+            uptime_ms: uptime().as_millis() as u64,
+            app: app_info().clone(),
+            system: system_info().clone(),
+            functions,
+            critical_errors: Vec::new(),
+        }
+    }
+
+    /// A copy reduced to `level` (a snapshot cannot gain details it was taken
+    /// without, so the result has the lower of the two levels).
+    pub fn details(&self, level: DetailsLevel) -> Snapshot {
+        let level = level.min(self.details_level);
+        let mut reduced = self.clone();
+        reduced.details_level = level;
+        if level < DetailsLevel::Counters {
+            reduced.functions.clear();
+            reduced.critical_errors.clear();
+        }
+        for stats in reduced.functions.values_mut() {
+            if level < DetailsLevel::Summaries {
+                stats.latency_ns = None;
+            }
+            if let (Some(latency), true) = (&mut stats.latency_ns, level < DetailsLevel::Full) {
+                latency.buckets = None;
+            }
+        }
+        if level < DetailsLevel::Full {
+            for error in &mut reduced.critical_errors {
+                error.backtrace = None;
+            }
+        }
+        reduced
+    }
+
+    /// Compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a snapshot always serializes")
+    }
+
+    /// Indented JSON, for people.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a snapshot always serializes")
+    }
+}
+
+fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
+    let cells = cells_in_use();
+    let mut collected: BTreeMap<String, Collected> = BTreeMap::new();
+    for site in call_sites() {
+        let Some(name) = site.name() else { continue };
+        let totals = site.counters().totals(cells);
+        let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
+            (true, Some(histogram)) => Some(histogram.read()),
+            _ => None,
+        };
+        match collected.get_mut(name.as_ref()) {
+            // Two sites with one name (an explicit `name`, or trait impls of one
+            // method name) are one entry.
+            Some(entry) => entry.merge(site.kind(), totals, histogram),
+            None => {
+                let kind = site.kind();
+                collected.insert(
+                    name.into_owned(),
+                    Collected {
+                        kind,
+                        totals,
+                        histogram,
+                    },
+                );
+            }
+        }
+    }
+    let timed = collected.values().any(|entry| entry.histogram.is_some());
+    let scale = if timed {
+        Scale::measure()
+    } else {
+        Scale::IDENTITY
+    };
+    collected
+        .into_iter()
+        .map(|(name, entry)| (name, entry.into_stats(scale, level)))
+        .collect()
+}
+
+impl Collected {
+    fn merge(&mut self, kind: Kind, totals: Totals, histogram: Option<HistogramCounts>) {
+        if kind == Kind::Timed {
+            self.kind = Kind::Timed;
+        }
+        let mine = &mut self.totals;
+        mine.started += totals.started;
+        mine.ok += totals.ok;
+        mine.err += totals.err;
+        mine.panics += totals.panics;
+        mine.cancelled += totals.cancelled;
+        mine.sum_ticks += totals.sum_ticks;
+        mine.max_ticks = mine.max_ticks.max(totals.max_ticks);
+        mine.min_ticks = match (mine.min_ticks, totals.min_ticks) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (&mut self.histogram, histogram) {
+            (Some(counts), Some(other)) => counts.merge(&other),
+            (slot @ None, other) => *slot = other,
+            _ => {}
+        }
+    }
+
+    fn into_stats(self, scale: Scale, level: DetailsLevel) -> FunctionStats {
+        let totals = self.totals;
+        FunctionStats {
+            kind: self.kind,
+            calls: totals.started.max(totals.completed()),
+            ok: totals.ok,
+            err: totals.err,
+            panics: totals.panics,
+            cancelled: totals.cancelled,
+            in_flight: totals.in_flight(),
+            latency_ns: self
+                .histogram
+                .map(|counts| latency(&counts, &totals, scale, level == DetailsLevel::Full)),
+        }
+    }
+}
+
+/// Summarizes tick counts in nanoseconds.
+fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: bool) -> Latency {
+    let count = counts.count();
+    let min = scale.to_ns(totals.min_ticks.unwrap_or(0));
+    let max = scale.to_ns(totals.max_ticks);
+    let in_range = |ticks: Option<u64>| ticks.map_or(max, |t| scale.to_ns(t).clamp(min, max));
+    let [p50, p90, p99, p999] = counts.quantiles([0.5, 0.9, 0.99, 0.999]);
+    Latency {
+        count,
+        min,
+        max,
+        mean: if count == 0 {
+            0
+        } else {
+            scale.to_ns(totals.sum_ticks / count)
+        },
+        p50: in_range(p50),
+        p90: in_range(p90),
+        p99: in_range(p99),
+        p999: in_range(p999),
+        buckets: buckets.then(|| buckets_ns(counts, scale, max)),
+    }
+}
+
+/// Non-empty buckets as `(upper bound in ns, count)`; buckets whose bounds round
+/// to the same nanosecond are joined, so bounds strictly ascend.
+fn buckets_ns(counts: &HistogramCounts, scale: Scale, max_ns: u64) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(counts.buckets.len() + 1);
+    let overflow = (counts.overflow > 0).then_some((max_ns, counts.overflow));
+    let tracked = counts
+        .buckets
+        .iter()
+        .map(|&(index, n)| (scale.to_ns(bucket_bounds(index as usize).1), n));
+    for (upper, n) in tracked.chain(overflow) {
+        match out.last_mut() {
+            Some(last) if last.0 >= upper => last.1 += n,
+            _ => out.push((upper, n)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::histogram::Histogram;
+
+    #[test]
+    fn details_levels_parse_and_reject() {
+        assert_eq!(" 2 ".parse::<DetailsLevel>(), Ok(DetailsLevel::Summaries));
+        let error = "4".parse::<DetailsLevel>().unwrap_err().to_string();
+        assert!(
+            error.contains("\"4\"") && error.contains("expected 0"),
+            "{error}"
+        );
+        assert!("two".parse::<DetailsLevel>().is_err());
+        assert!(DetailsLevel::try_from(9).is_err());
+    }
+
+    #[test]
+    fn buckets_join_when_scaled_bounds_collide() {
+        let histogram = Histogram::new();
+        for ticks in [0, 1, 2, 3, 1000] {
+            histogram.record(ticks);
+        }
+        let counts = histogram.read();
+        let scaled = buckets_ns(&counts, Scale::from_ns_per_tick(0.25), 250);
+        // Ticks 0..=3 scale to 0, 0.25, 0.5, 0.75 ns: they round to 0, 0, 1, 1.
+        assert_eq!(scaled[0], (0, 2));
+        assert_eq!(scaled[1], (1, 2));
+        assert_eq!(scaled.iter().map(|b| b.1).sum::<u64>(), 5);
+        assert!(scaled.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn latency_quantiles_stay_between_min_and_max() {
+        let histogram = Histogram::new();
+        let mut totals = Totals::default();
+        for ticks in [1000, 1001, 1002] {
+            histogram.record(ticks);
+            totals.sum_ticks += ticks;
+        }
+        totals.min_ticks = Some(1000);
+        totals.max_ticks = 1002;
+        let summary = latency(&histogram.read(), &totals, Scale::IDENTITY, true);
+        assert_eq!((summary.min, summary.max, summary.mean), (1000, 1002, 1001));
+        for q in [summary.p50, summary.p90, summary.p99, summary.p999] {
+            assert!((1000..=1002).contains(&q));
+        }
+    }
+}
