@@ -1,7 +1,8 @@
 //! The attribute's arguments, parsed into [`Args`] with every mistake collected as
 //! a spanned error.
 
-use proc_macro2::Span;
+use proc_macro2::{Literal, Span, TokenTree};
+use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
@@ -70,11 +71,21 @@ impl Args {
     /// are reported, not just the first.
     pub fn parse(tokens: proc_macro2::TokenStream, errors: &mut Errors) -> Args {
         let mut args = Args::default();
+        let mut tokens = tokens.into_iter().peekable();
+        // `#[timed("x")]`, and `#[timed = "x"]`, whose value rustc hands over alone.
+        if let Some(TokenTree::Literal(literal)) = tokens.peek() {
+            errors.push(bare_literal(literal));
+            for tree in tokens.by_ref() {
+                if matches!(&tree, TokenTree::Punct(p) if p.as_char() == ',') {
+                    break;
+                }
+            }
+        }
         let parser = syn::meta::parser(|meta| {
             args.parse_one(&meta, errors);
             Ok(())
         });
-        if let Err(error) = parser.parse2(tokens) {
+        if let Err(error) = parser.parse2(tokens.collect()) {
             errors.push(error);
         }
         args
@@ -87,6 +98,14 @@ impl Args {
             syn::Meta::Path(_) => Args::default(),
             syn::Meta::List(list) => Args::parse(list.tokens.clone(), errors),
             syn::Meta::NameValue(meta) => {
+                // rustc hands a literal value to the attribute's own expansion,
+                // which reports it as `bare_literal` does: the same error is shown once.
+                if let Some(TokenTree::Literal(literal)) =
+                    meta.value.to_token_stream().into_iter().next()
+                {
+                    errors.push(bare_literal(&literal));
+                    return Args::default();
+                }
                 errors.push(syn::Error::new(
                     meta.eq_token.span,
                     format!(
@@ -164,7 +183,14 @@ impl Args {
         match self.result {
             None => self.result = Some((mode, span)),
             Some((previous, _)) if previous == mode => {
-                errors.push(syn::Error::new(span, "duplicate argument: give it once"));
+                let key = match mode {
+                    ResultMode::Result => "result",
+                    ResultMode::NoResult => "no_result",
+                };
+                errors.push(syn::Error::new(
+                    span,
+                    format!("duplicate argument `{key}`: give it once"),
+                ));
             }
             Some(_) => errors.push(syn::Error::new(
                 span,
@@ -247,6 +273,17 @@ fn string_value(
             None
         }
     }
+}
+
+/// A literal where an argument belongs.
+fn bare_literal(literal: &Literal) -> syn::Error {
+    let message = match Lit::new(literal.clone()) {
+        Lit::Str(_) => format!(
+            "a bare string is not an argument: to name the metric, write `name = {literal}` inside the attribute's parentheses"
+        ),
+        _ => format!("unexpected literal `{literal}`: {EXPECTED}"),
+    };
+    syn::Error::new(literal.span(), message)
 }
 
 /// Consumes whatever follows an argument we reject, so parsing goes on with the next.

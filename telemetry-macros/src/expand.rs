@@ -22,6 +22,13 @@ pub fn attribute(kind: Kind, args: TokenStream, input: TokenStream) -> TokenStre
     let expanded = match syn::parse2::<Item>(input.clone()) {
         Ok(item) => expand_item(kind, args, item, &mut errors),
         Err(_) => {
+            if let Ok(expr) = syn::parse2::<Expr>(input.clone()) {
+                // A closure, say: the errors go in a block, beside it, since an
+                // expression cannot be followed by more tokens.
+                errors.push(not_an_expression(kind, &expr));
+                let compile_errors = errors.into_compile_errors();
+                return quote!({ #compile_errors #input });
+            }
             errors.push(not_an_item(kind, &input));
             TokenStream::new()
         }
@@ -34,18 +41,42 @@ pub fn attribute(kind: Kind, args: TokenStream, input: TokenStream) -> TokenStre
 
 fn not_an_item(kind: Kind, input: &TokenStream) -> syn::Error {
     if let Ok(method) = syn::parse2::<syn::TraitItemFn>(input.clone()) {
-        return syn::Error::new(
-            method.sig.span(),
-            format!(
-                "`#[{}]` needs a fn body to instrument: put it on the methods of the impls, or give this trait method a default body",
-                kind.attribute()
-            ),
-        );
+        return needs_body(kind, &method);
     }
     syn::Error::new(
         Span::call_site(),
         format!(
             "`#[{}]` goes on a fn, an impl block or a trait",
+            kind.attribute()
+        ),
+    )
+}
+
+fn not_an_expression(kind: Kind, expr: &Expr) -> syn::Error {
+    let what = match expr {
+        Expr::Closure(_) => "a closure",
+        Expr::Async(_) => "an async block",
+        _ => "an expression",
+    };
+    syn::Error::new(
+        Span::call_site(),
+        format!(
+            "`#[{0}]` cannot go on {what}: move its code into a fn and put `#[{0}]` on that fn",
+            kind.attribute()
+        ),
+    )
+}
+
+/// A trait method without a default body, which has nothing to instrument.
+fn needs_body(kind: Kind, method: &syn::TraitItemFn) -> syn::Error {
+    let span = match method.semi_token {
+        Some(semi) => semi.span,
+        None => method.sig.ident.span(),
+    };
+    syn::Error::new(
+        span,
+        format!(
+            "`#[{}]` needs a fn body to instrument: put it on the methods of the impls, or give this trait method a default body",
             kind.attribute()
         ),
     )
@@ -109,12 +140,24 @@ fn expand_item(kind: Kind, args: Args, item: Item, errors: &mut Errors) -> Token
                             errors,
                         ),
                         None => {
+                            // The same error as rustc's own expansion of the
+                            // method's attribute reports, so the two are shown once.
+                            for attr in &method.attrs {
+                                if let Some(own) = Kind::of_attribute(attr) {
+                                    errors.push(needs_body(own, method));
+                                }
+                            }
                             merge_own_attributes(kind, args.clone(), &mut method.attrs, errors);
                         }
                     }
                 }
             }
             trait_.into_token_stream()
+        }
+        // Such as a trait method without a body.
+        Item::Verbatim(tokens) => {
+            errors.push(not_an_item(kind, &tokens));
+            tokens
         }
         other => {
             let (what, span) = describe(&other);
@@ -363,10 +406,27 @@ fn outcome(site: &Site, private: &TokenStream, value: &syn::Ident) -> TokenStrea
             #private::Probe(&#value).outcome()
         }),
         Some((ResultMode::Result, span)) => {
-            quote_spanned!(span=> #private::outcome_of_result(&#value))
+            // Spanned on `result`, so an unsatisfied `CallOutcome` bound points there.
+            let private = respan(private.clone(), span);
+            let returned = syn::Ident::new("__telemetry_returned", span);
+            quote_spanned!(span=> {
+                let #returned = &#value;
+                #private::outcome_of_result(#returned)
+            })
         }
         Some((ResultMode::NoResult, _)) => quote!(#private::Outcome::Ok),
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            tree.set_span(span);
+            tree
+        })
+        .collect()
 }
 
 /// The return type as a type argument: `()` when absent, every `impl Trait` as `_`

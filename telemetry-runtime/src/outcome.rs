@@ -20,6 +20,11 @@
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `telemetry::CallOutcome`",
+    label = "`{Self}` cannot tell `ok` from `err`",
+    note = "`result` in `#[timed(result)]` / `#[counted(result)]` needs a return type implementing `telemetry::CallOutcome`: remove `result` to count every normal return as `ok`, or implement `CallOutcome` for `{Self}`"
+)]
 pub trait CallOutcome {
     /// Whether this value counts as an error.
     fn is_err(&self) -> bool;
