@@ -1,0 +1,8 @@
+use telemetry::timed;
+
+#[timed(crate = "not a path!")]
+fn query() {}
+
+fn main() {
+    query();
+}

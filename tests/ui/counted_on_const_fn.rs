@@ -1,0 +1,10 @@
+use telemetry::counted;
+
+#[counted]
+const fn limit() -> usize {
+    10
+}
+
+fn main() {
+    let _ = limit();
+}

@@ -1,0 +1,8 @@
+use telemetry::counted;
+
+#[counted]
+struct Store;
+
+fn main() {
+    let _ = Store;
+}

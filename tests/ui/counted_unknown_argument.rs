@@ -1,0 +1,8 @@
+use telemetry::counted;
+
+#[counted(nmae = "x")]
+fn lookup() {}
+
+fn main() {
+    lookup();
+}

@@ -1,0 +1,12 @@
+use telemetry::timed;
+
+#[timed(name = "")]
+fn empty() {}
+
+#[timed(name = "  ")]
+fn blank() {}
+
+fn main() {
+    empty();
+    blank();
+}

@@ -1,0 +1,8 @@
+use telemetry::timed;
+
+#[timed(name)]
+fn query() {}
+
+fn main() {
+    query();
+}

@@ -1,0 +1,6 @@
+use telemetry::timed;
+
+fn main() {
+    let answer = #[timed] || 42;
+    let _ = answer();
+}

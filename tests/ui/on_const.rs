@@ -1,0 +1,8 @@
+use telemetry::timed;
+
+#[timed]
+const LIMIT: usize = 10;
+
+fn main() {
+    let _ = LIMIT;
+}

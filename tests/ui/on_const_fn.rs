@@ -1,0 +1,10 @@
+use telemetry::timed;
+
+#[timed]
+const fn limit() -> usize {
+    10
+}
+
+fn main() {
+    let _ = limit();
+}

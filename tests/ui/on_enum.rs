@@ -1,0 +1,11 @@
+use telemetry::timed;
+
+#[timed]
+enum Mode {
+    Read,
+    Write,
+}
+
+fn main() {
+    let _ = [Mode::Read, Mode::Write];
+}

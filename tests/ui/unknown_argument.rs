@@ -1,0 +1,8 @@
+use telemetry::timed;
+
+#[timed(nmae = "x")]
+fn lookup() {}
+
+fn main() {
+    lookup();
+}
