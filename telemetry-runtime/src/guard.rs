@@ -17,7 +17,7 @@ fn completion(site: &CallSite, slot: Slot, field: Field, latency: Option<u64>) {
     if let Some(ticks) = latency {
         site.counters().record_latency(slot, ticks);
         if let Some(histogram) = site.histogram() {
-            histogram.record(ticks);
+            histogram.record(slot, ticks);
         }
     }
     // Last, with `Release`: a reader that sees the completion sees its latency.

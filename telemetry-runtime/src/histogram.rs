@@ -1,18 +1,25 @@
-//! A lock-free latency histogram in the HdrHistogram log-linear layout.
+//! A lock-free latency histogram in the HdrHistogram log-linear layout, with
+//! buckets per thread slot.
 //!
 //! Values `0..128` get a bucket each. Above that, every power-of-two range
 //! `[2^k, 2^(k+1))` is split into 64 equal buckets, so a bucket is at most 1/64 of
 //! its lower bound wide and its midpoint is within 1/128 (0.79 %) of any value in
 //! it. Values up to `2^48 - 1` ticks are tracked (over 15 hours at a 5 GHz tick);
-//! larger ones are counted in `overflow`, never dropped.
+//! larger ones are counted as overflow, never dropped.
 //!
-//! Recording is one `fetch_add` on a shared bucket: with 2,752 buckets (22 KiB), a
-//! copy per thread would cost too much memory. A 43-bit occupancy mask tells
-//! readers which groups of 64 buckets have ever been written, so a snapshot reads
-//! only those groups and its cost does not depend on the full bucket count.
-//! Quantiles are computed by readers, never on the recording path.
+//! A shared bucket would cost a locked `fetch_add` per record, about as much as
+//! everything else `#[timed]` does besides reading the clock. So, like the
+//! counters, buckets belong to a thread slot and only the slot's owner writes them,
+//! with a plain load and store (the shared slot 0 uses `fetch_add`). A slot's
+//! buckets are allocated lazily, one 64-bucket group (one power of two, 512 B) at a
+//! time, when a value first lands in it: a fn whose latencies span four powers of
+//! two costs 344 B + 4 × 512 B per thread slot that calls it, and at most 22 KiB.
+//! Readers merge the slots; quantiles are computed there, never when recording.
 
-use crate::sync::{zero, AtomicU64, Ordering};
+use std::ptr;
+
+use crate::counter::{Slot, THREAD_SLOTS};
+use crate::sync::{zero, AtomicPtr, AtomicU64, Ordering};
 
 const LINEAR_BITS: u32 = 7;
 const LINEAR: usize = 1 << LINEAR_BITS; // exact buckets for 0..128
@@ -26,6 +33,11 @@ pub const MAX_TRACKED: u64 = (1 << TOP_BIT) - 1;
 pub const BUCKETS: usize = LINEAR + (TOP_BIT - LINEAR_BITS) as usize * SUB;
 const GROUPS: usize = BUCKETS / SUB;
 const _: () = assert!(GROUPS <= 64 && BUCKETS % SUB == 0);
+
+/// Bytes a thread slot's buckets take when it has touched `groups` groups.
+pub const fn slot_bytes(groups: usize) -> usize {
+    size_of::<SlotBuckets>() + groups * size_of::<Group>()
+}
 
 /// Bucket index of a value `<= MAX_TRACKED`.
 #[inline(always)]
@@ -51,21 +63,80 @@ pub fn bucket_bounds(index: usize) -> (u64, u64) {
     (low, low + width - 1)
 }
 
-/// Lock-free histogram of `u64` values (clock ticks, in this crate).
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS],
-    occupied_groups: AtomicU64,
+/// Adds one to a counter of `slot`: a plain load and store for the slot's only
+/// writer, a read-modify-write for the shared slot.
+#[inline(always)]
+fn bump(counter: &AtomicU64, slot: Slot) {
+    if slot.is_shared() {
+        counter.fetch_add(1, Ordering::Relaxed);
+    } else {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+}
+
+/// 64 consecutive buckets.
+struct Group([AtomicU64; SUB]);
+
+/// One thread slot's buckets: groups allocated on first use.
+struct SlotBuckets {
+    groups: [AtomicPtr<Group>; GROUPS],
     overflow: AtomicU64,
 }
 
+/// Returns the object `pointer` points to, installing `make()` there first if it
+/// is null. Losing the race (only the shared slot has several writers) frees ours.
+#[cold]
+#[inline(never)]
+fn install<T>(pointer: &AtomicPtr<T>, make: fn() -> Box<T>) -> &T {
+    let fresh = Box::into_raw(make());
+    match pointer.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: `fresh` came from `Box::into_raw` and is now owned by `pointer`,
+        // which frees it only in `Histogram::drop`, when no `&self` is left.
+        Ok(_) => unsafe { &*fresh },
+        Err(winner) => {
+            // SAFETY: `fresh` was never shared; `winner` is owned by `pointer`.
+            unsafe {
+                drop(Box::from_raw(fresh));
+                &*winner
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn get_or_install<T>(pointer: &AtomicPtr<T>, make: fn() -> Box<T>) -> &T {
+    let current = pointer.load(Ordering::Acquire);
+    if current.is_null() {
+        install(pointer, make)
+    } else {
+        // SAFETY: non-null pointers come from `install` and live as long as `self`.
+        unsafe { &*current }
+    }
+}
+
+fn new_group() -> Box<Group> {
+    Box::new(Group(std::array::from_fn(|_| zero())))
+}
+
+fn new_slot_buckets() -> Box<SlotBuckets> {
+    Box::new(SlotBuckets {
+        groups: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+        overflow: zero(),
+    })
+}
+
+/// Lock-free histogram of `u64` values (clock ticks, in this crate), one set of
+/// buckets per thread slot.
+pub struct Histogram {
+    slots: [AtomicPtr<SlotBuckets>; THREAD_SLOTS],
+}
+
 impl Histogram {
-    /// An empty histogram (all zeros, so a `static` lives in `.bss`).
+    /// An empty histogram: 512 B of null pointers, so a `static` lives in `.bss`.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Histogram {
-            buckets: [const { zero() }; BUCKETS],
-            occupied_groups: zero(),
-            overflow: zero(),
+            slots: [const { AtomicPtr::new(ptr::null_mut()) }; THREAD_SLOTS],
         }
     }
 
@@ -73,46 +144,97 @@ impl Histogram {
     #[cfg(loom)]
     pub fn new() -> Self {
         Histogram {
-            buckets: std::array::from_fn(|_| zero()),
-            occupied_groups: zero(),
-            overflow: zero(),
+            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         }
     }
 
-    /// Counts one value.
+    /// Counts one value in the buckets of `slot`, whose owner must be the caller.
     #[inline(always)]
-    pub fn record(&self, value: u64) {
+    pub fn record(&self, slot: Slot, value: u64) {
+        let buckets = get_or_install(&self.slots[slot.index() % THREAD_SLOTS], new_slot_buckets);
         if value > MAX_TRACKED {
-            self.overflow.fetch_add(1, Ordering::Relaxed);
+            bump(&buckets.overflow, slot);
             return;
         }
         let index = index_of(value);
-        let group = 1u64 << (index / SUB);
-        // The mask is set once per group; afterwards this is a read of a shared,
-        // rarely-written line.
-        if self.occupied_groups.load(Ordering::Relaxed) & group == 0 {
-            self.occupied_groups.fetch_or(group, Ordering::Release);
-        }
-        self.buckets[index].fetch_add(1, Ordering::Relaxed);
+        let group = get_or_install(&buckets.groups[index / SUB], new_group);
+        bump(&group.0[index % SUB], slot);
     }
 
-    /// The current counts. Reads only occupied groups; never blocks recorders.
-    pub fn read(&self) -> HistogramCounts {
-        let mut groups = self.occupied_groups.load(Ordering::Acquire);
-        let mut buckets = Vec::new();
-        while groups != 0 {
-            let group = groups.trailing_zeros() as usize;
-            groups &= groups - 1;
-            for index in group * SUB..(group + 1) * SUB {
-                let count = self.buckets[index].load(Ordering::Relaxed);
-                if count != 0 {
-                    buckets.push((index as u32, count));
+    fn slot_buckets(&self, slot: usize) -> Option<&SlotBuckets> {
+        // SAFETY: non-null pointers come from `install` and live as long as `self`.
+        unsafe { self.slots[slot].load(Ordering::Acquire).as_ref() }
+    }
+
+    /// The counts of the first `slots` thread slots, merged. Reads only the groups
+    /// that exist; never blocks recorders.
+    pub fn read(&self, slots: usize) -> HistogramCounts {
+        let present: Vec<&SlotBuckets> = (0..slots.min(THREAD_SLOTS))
+            .filter_map(|slot| self.slot_buckets(slot))
+            .collect();
+        let mut counts = HistogramCounts::default();
+        for group in 0..GROUPS {
+            let mut sums = [0u64; SUB];
+            let mut any = false;
+            for buckets in &present {
+                // SAFETY: as in `slot_buckets`.
+                let Some(cells) =
+                    (unsafe { buckets.groups[group].load(Ordering::Acquire).as_ref() })
+                else {
+                    continue;
+                };
+                any = true;
+                for (sum, cell) in sums.iter_mut().zip(&cells.0) {
+                    *sum += cell.load(Ordering::Relaxed);
                 }
             }
+            if any {
+                let first = (group * SUB) as u32;
+                counts
+                    .buckets
+                    .extend((first..).zip(sums).filter(|&(_, count)| count != 0));
+            }
         }
-        HistogramCounts {
-            buckets,
-            overflow: self.overflow.load(Ordering::Relaxed),
+        counts.overflow = present
+            .iter()
+            .map(|b| b.overflow.load(Ordering::Relaxed))
+            .sum();
+        counts
+    }
+
+    /// Bytes allocated for buckets so far (the `static` itself aside).
+    pub fn allocated_bytes(&self) -> usize {
+        (0..THREAD_SLOTS)
+            .filter_map(|slot| self.slot_buckets(slot))
+            .map(|buckets| {
+                let groups = buckets
+                    .groups
+                    .iter()
+                    .filter(|group| !group.load(Ordering::Acquire).is_null())
+                    .count();
+                slot_bytes(groups)
+            })
+            .sum()
+    }
+}
+
+impl Drop for Histogram {
+    fn drop(&mut self) {
+        for slot in &mut self.slots {
+            let buckets = slot.swap(ptr::null_mut(), Ordering::Acquire);
+            if buckets.is_null() {
+                continue;
+            }
+            // SAFETY: we own every pointer installed by `install`, and `&mut self`
+            // means no reader or recorder is left.
+            let buckets = unsafe { Box::from_raw(buckets) };
+            for group in &buckets.groups {
+                let group = group.swap(ptr::null_mut(), Ordering::Acquire);
+                if !group.is_null() {
+                    // SAFETY: as above.
+                    drop(unsafe { Box::from_raw(group) });
+                }
+            }
         }
     }
 }
@@ -250,10 +372,10 @@ mod tests {
     #[test]
     fn overflow_is_counted_not_dropped() {
         let histogram = Histogram::new();
-        histogram.record(MAX_TRACKED);
-        histogram.record(MAX_TRACKED + 1);
-        histogram.record(u64::MAX);
-        let counts = histogram.read();
+        histogram.record(Slot::SHARED, MAX_TRACKED);
+        histogram.record(Slot::SHARED, MAX_TRACKED + 1);
+        histogram.record(Slot::SHARED, u64::MAX);
+        let counts = histogram.read(THREAD_SLOTS);
         assert_eq!(counts.count(), 3);
         assert_eq!(counts.overflow, 2);
         assert_eq!(
@@ -271,17 +393,43 @@ mod tests {
     fn merge_adds_matching_buckets() {
         let (a, b) = (Histogram::new(), Histogram::new());
         for v in [1, 5, 5, 1000] {
-            a.record(v);
+            a.record(Slot::SHARED, v);
         }
         for v in [5, 2000, 1 << 40] {
-            b.record(v);
+            b.record(Slot::SHARED, v);
         }
-        let mut merged = a.read();
-        merged.merge(&b.read());
+        let mut merged = a.read(THREAD_SLOTS);
+        merged.merge(&b.read(THREAD_SLOTS));
         let both = Histogram::new();
         for v in [1, 5, 5, 1000, 5, 2000, 1 << 40] {
-            both.record(v);
+            both.record(Slot::SHARED, v);
         }
-        assert_eq!(merged, both.read());
+        assert_eq!(merged, both.read(THREAD_SLOTS));
+    }
+
+    #[test]
+    fn slots_are_merged_and_allocated_per_group() {
+        let pool = crate::counter::SlotPool::new();
+        let (one, two) = (pool.claim(), pool.claim());
+        let histogram = Histogram::new();
+        assert_eq!(histogram.allocated_bytes(), 0);
+        histogram.record(one, 1000);
+        histogram.record(two, 1000);
+        histogram.record(two, 5);
+        histogram.record(Slot::SHARED, 1 << 30);
+        let counts = histogram.read(THREAD_SLOTS);
+        assert_eq!(counts.count(), 4);
+        assert_eq!(
+            counts.buckets.len(),
+            3,
+            "1000 twice in one bucket: {counts:?}"
+        );
+        assert!(counts.buckets.windows(2).all(|w| w[0].0 < w[1].0));
+        // Slot `one`: 1 group; slot `two`: 2 groups (5 and 1000); shared: 1 group.
+        assert_eq!(
+            histogram.allocated_bytes(),
+            3 * slot_bytes(0) + 4 * slot_bytes(1) - 4 * slot_bytes(0)
+        );
+        assert_eq!(histogram.read(1).count(), 1, "only the shared slot");
     }
 }

@@ -269,7 +269,7 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
         let Some(name) = site.name() else { continue };
         let totals = site.counters().totals(cells);
         let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
-            (true, Some(histogram)) => Some(histogram.read()),
+            (true, Some(histogram)) => Some(histogram.read(cells)),
             _ => None,
         };
         match collected.get_mut(name.as_ref()) {
@@ -353,11 +353,10 @@ fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: boo
         count,
         min,
         max,
-        mean: if count == 0 {
-            0
-        } else {
-            scale.to_ns(totals.sum_ticks / count)
-        },
+        mean: totals
+            .sum_ticks
+            .checked_div(count)
+            .map_or(0, |mean| scale.to_ns(mean)),
         p50: in_range(p50),
         p90: in_range(p90),
         p99: in_range(p99),
@@ -387,6 +386,7 @@ fn buckets_ns(counts: &HistogramCounts, scale: Scale, max_ns: u64) -> Vec<(u64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counter::Slot;
     use crate::histogram::Histogram;
 
     #[test]
@@ -405,9 +405,9 @@ mod tests {
     fn buckets_join_when_scaled_bounds_collide() {
         let histogram = Histogram::new();
         for ticks in [0, 1, 2, 3, 1000] {
-            histogram.record(ticks);
+            histogram.record(Slot::SHARED, ticks);
         }
-        let counts = histogram.read();
+        let counts = histogram.read(1);
         let scaled = buckets_ns(&counts, Scale::from_ns_per_tick(0.25), 250);
         // Ticks 0..=3 scale to 0, 0.25, 0.5, 0.75 ns: they round to 0, 0, 1, 1.
         assert_eq!(scaled[0], (0, 2));
@@ -421,12 +421,12 @@ mod tests {
         let histogram = Histogram::new();
         let mut totals = Totals::default();
         for ticks in [1000, 1001, 1002] {
-            histogram.record(ticks);
+            histogram.record(Slot::SHARED, ticks);
             totals.sum_ticks += ticks;
         }
         totals.min_ticks = Some(1000);
         totals.max_ticks = 1002;
-        let summary = latency(&histogram.read(), &totals, Scale::IDENTITY, true);
+        let summary = latency(&histogram.read(1), &totals, Scale::IDENTITY, true);
         assert_eq!((summary.min, summary.max, summary.mean), (1000, 1002, 1001));
         for q in [summary.p50, summary.p90, summary.p99, summary.p999] {
             assert!((1000..=1002).contains(&q));
