@@ -270,6 +270,51 @@ async fn never_polled() -> u32 {
     1
 }
 
+#[timed]
+async fn fail_later(message: &str) -> ! {
+    yield_once().await;
+    panic!("giving up: {message}")
+}
+
+#[counted]
+async fn serve_forever() -> ! {
+    loop {
+        yield_once().await;
+    }
+}
+
+#[test]
+fn async_fn_returning_never_panics() {
+    block_on_expect_panic(fail_later("test"));
+    assert_counts(
+        named!("fail_later"),
+        Kind::Timed,
+        Counts {
+            calls: 1,
+            panics: 1,
+            ..Counts::default()
+        },
+    );
+}
+
+#[test]
+fn async_fn_returning_never_cancelled() {
+    let mut future = Box::pin(serve_forever());
+    for _ in 0..3 {
+        assert!(poll_once(future.as_mut()).is_pending());
+    }
+    drop(future);
+    assert_counts(
+        named!("serve_forever"),
+        Kind::Counted,
+        Counts {
+            calls: 1,
+            cancelled: 1,
+            ..Counts::default()
+        },
+    );
+}
+
 // ---------------------------------------------------------------- async methods
 
 struct Cache {

@@ -294,6 +294,15 @@ fn instrument(site: &Site, sig: &Signature, body: &Block) -> Block {
     let value = format_ident!("__telemetry_value", span = Span::mixed_site());
 
     if sig.asyncness.is_some() {
+        if returns_never(&sig.output) {
+            // Never completes: the guard counts the panic, or the cancellation
+            // if the future is dropped. (`!` cannot be named as a type argument.)
+            return parse_quote!({
+                #registration
+                let #guard = #private::AsyncGuard::<#timed>::enter(&__TELEMETRY_SITE);
+                (async move #body).await
+            });
+        }
         let output = nameable_return_type(&sig.output);
         let outcome = outcome_of(&value);
         return parse_quote!({
@@ -324,15 +333,13 @@ fn instrument(site: &Site, sig: &Signature, body: &Block) -> Block {
         }
     }
 
-    if let ReturnType::Type(_, ty) = &sig.output {
-        if let Type::Never(_) = **ty {
-            // Nothing returns: the guard counts the unwinding panic, if any.
-            return parse_quote!({
-                #registration
-                let #guard = #private::SyncGuard::<#timed>::enter(&__TELEMETRY_SITE);
-                #body
-            });
-        }
+    if returns_never(&sig.output) {
+        // Nothing returns: the guard counts the unwinding panic, if any.
+        return parse_quote!({
+            #registration
+            let #guard = #private::SyncGuard::<#timed>::enter(&__TELEMETRY_SITE);
+            #body
+        });
     }
 
     let output = nameable_return_type(&sig.output);
@@ -344,6 +351,11 @@ fn instrument(site: &Site, sig: &Signature, body: &Block) -> Block {
         #guard.exit(#outcome);
         #value
     })
+}
+
+/// Whether the fn returns `!`.
+fn returns_never(output: &ReturnType) -> bool {
+    matches!(output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)))
 }
 
 fn private_path(args: &Args) -> TokenStream {
