@@ -133,6 +133,59 @@ fn impl_attribute_on_generic_trait_impl() {
     assert_counts(named!("Fahrenheit", "from"), Kind::Timed, Counts::ok(1));
 }
 
+struct Feature;
+
+// rustc does not expand the `cfg_attr`s of methods before the impl's attribute
+// runs: the macro must still honour the attributes they hold.
+#[counted]
+impl Feature {
+    #[cfg_attr(test, counted(skip))]
+    fn skipped_in_tests(&self) -> u8 {
+        1
+    }
+
+    #[cfg_attr(not(test), counted(skip))]
+    fn skipped_elsewhere(&self) -> u8 {
+        2
+    }
+
+    #[cfg_attr(test, timed(name = "feature.renamed"), inline)]
+    fn renamed_in_tests(&self) -> u8 {
+        3
+    }
+
+    #[cfg_attr(test, cfg_attr(test, timed))]
+    fn nested_condition(&self) -> u8 {
+        4
+    }
+}
+
+#[test]
+fn cfg_attr_on_methods_of_an_instrumented_impl() {
+    assert_eq!(Feature.skipped_in_tests(), 1);
+    assert_eq!(Feature.skipped_elsewhere(), 2);
+    assert_eq!(Feature.renamed_in_tests(), 3);
+    assert_eq!(Feature.nested_condition(), 4);
+    assert!(names_ending_with("skipped_in_tests").is_empty());
+    assert_counts(
+        named!("Feature", "skipped_elsewhere"),
+        Kind::Counted,
+        Counts::ok(1),
+    );
+    // One entry, timed, counted once.
+    assert_counts("feature.renamed", Kind::Timed, Counts::ok(1));
+    assert!(names_ending_with("renamed_in_tests").is_empty());
+    assert_eq!(
+        names_ending_with("nested_condition"),
+        [named!("Feature", "nested_condition")]
+    );
+    assert_counts(
+        named!("Feature", "nested_condition"),
+        Kind::Timed,
+        Counts::ok(1),
+    );
+}
+
 // ---------------------------------------------------------------- trait blocks
 
 #[counted]
@@ -150,6 +203,11 @@ trait Greeter {
     #[counted(skip)]
     fn wave(&self) -> &'static str {
         "o/"
+    }
+
+    #[cfg_attr(test, counted(skip))]
+    fn nod(&self) -> &'static str {
+        "nods"
     }
 }
 
@@ -183,7 +241,9 @@ fn trait_attribute_instruments_default_methods() {
     // Named after the trait: one entry for every implementor.
     assert_counts(named!("Greeter", "greet"), Kind::Counted, Counts::ok(2));
     assert_counts(named!("Greeter", "farewell"), Kind::Counted, Counts::ok(1));
+    assert_eq!(French.nod(), "nods");
     assert!(names_ending_with("wave").is_empty());
+    assert!(names_ending_with("nod").is_empty());
     // Required methods have no body to instrument.
     assert!(names_ending_with("Greeter::name").is_empty());
 }

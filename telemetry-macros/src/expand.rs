@@ -108,6 +108,10 @@ fn expand_item(kind: Kind, args: Args, item: Item, errors: &mut Errors) -> Token
         Item::Impl(mut block) => {
             reject_block_arguments(kind, &args, "impl block", errors);
             let owner = type_label(&block.self_ty);
+            block.items = split_on_cfg_attr(std::mem::take(&mut block.items), |item| match item {
+                syn::ImplItem::Fn(method) => Some(&mut method.attrs),
+                _ => None,
+            });
             for item in &mut block.items {
                 if let syn::ImplItem::Fn(method) = item {
                     let body = &mut method.block;
@@ -127,6 +131,11 @@ fn expand_item(kind: Kind, args: Args, item: Item, errors: &mut Errors) -> Token
         Item::Trait(mut trait_) => {
             reject_block_arguments(kind, &args, "trait", errors);
             let owner = trait_.ident.unraw().to_string();
+            trait_.items =
+                split_on_cfg_attr(std::mem::take(&mut trait_.items), |item| match item {
+                    syn::TraitItem::Fn(method) => Some(&mut method.attrs),
+                    _ => None,
+                });
             for item in &mut trait_.items {
                 if let syn::TraitItem::Fn(method) = item {
                     match &mut method.default {
@@ -171,6 +180,64 @@ fn expand_item(kind: Kind, args: Args, item: Item, errors: &mut Errors) -> Token
             other.into_token_stream()
         }
     }
+}
+
+/// rustc expands the `cfg_attr`s of the item an attribute is on, but not those of
+/// the methods inside an impl or trait. So a method whose `cfg_attr` holds
+/// `#[timed]` / `#[counted]` is split in two, one per value of the condition:
+/// `#[cfg(c)]` with the attributes applied (merged with the block's like any
+/// others) and `#[cfg(not(c))]` without them. Otherwise rustc would expand them
+/// after the block's attribute, on a method the block already instrumented.
+fn split_on_cfg_attr<T: Clone>(
+    items: Vec<T>,
+    attrs: impl Fn(&mut T) -> Option<&mut Vec<Attribute>>,
+) -> Vec<T> {
+    let mut done = Vec::with_capacity(items.len());
+    let mut pending: Vec<T> = items.into_iter().rev().collect();
+    while let Some(mut item) = pending.pop() {
+        let split = attrs(&mut item).and_then(|list| {
+            list.iter().enumerate().find_map(|(index, attr)| {
+                let (condition, nested) = cfg_attr_holding_ours(attr)?;
+                Some((index, condition, nested))
+            })
+        });
+        let Some((index, condition, nested)) = split else {
+            done.push(item);
+            continue;
+        };
+        let mut without = item.clone();
+        if let Some(list) = attrs(&mut without) {
+            list[index] = parse_quote!(#[cfg(not(#condition))]);
+        }
+        if let Some(list) = attrs(&mut item) {
+            let applied = std::iter::once(parse_quote!(#[cfg(#condition)]))
+                .chain(nested.iter().map(|meta| parse_quote!(#[#meta])));
+            list.splice(index..=index, applied);
+        }
+        // Each half may hold more such `cfg_attr`s.
+        pending.push(without);
+        pending.push(item);
+    }
+    done
+}
+
+/// The condition and attributes of `#[cfg_attr(condition, attributes...)]`, if
+/// one of the attributes (or of a nested `cfg_attr`'s) is ours.
+fn cfg_attr_holding_ours(attr: &Attribute) -> Option<(syn::Meta, Vec<syn::Meta>)> {
+    if !attr.path().is_ident("cfg_attr") {
+        return None;
+    }
+    let parts = attr
+        .parse_args_with(syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
+        .ok()?;
+    let mut parts = parts.into_iter();
+    let condition = parts.next()?;
+    let nested: Vec<syn::Meta> = parts.collect();
+    let ours = nested.iter().any(|meta| {
+        let attr: Attribute = parse_quote!(#[#meta]);
+        Kind::of_attribute(&attr).is_some() || cfg_attr_holding_ours(&attr).is_some()
+    });
+    ours.then_some((condition, nested))
 }
 
 /// A method of an instrumented `impl` or trait: its own attribute, if any, adds
