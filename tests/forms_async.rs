@@ -677,6 +677,91 @@ fn impl_attribute_above_async_trait() {
     );
 }
 
+// The attribute on an `#[async_trait]` trait, above it (instruments the
+// `async fn` defaults) and below it (instruments their boxed desugaring).
+#[timed]
+#[async_trait]
+trait AboveOnTrait {
+    async fn ping(&self) -> u32 {
+        yield_once().await;
+        1
+    }
+}
+
+#[async_trait]
+#[counted]
+trait BelowOnTrait {
+    async fn pong(&self) -> Result<u32, ()> {
+        yield_once().await;
+        Err(())
+    }
+}
+
+struct Pinger;
+
+impl AboveOnTrait for Pinger {}
+impl BelowOnTrait for Pinger {}
+
+#[test]
+fn trait_attribute_with_async_trait() {
+    assert_eq!(block_on(Pinger.ping()), 1);
+    assert_eq!(block_on(Pinger.pong()), Err(()));
+    assert_counts(named!("AboveOnTrait", "ping"), Kind::Timed, Counts::ok(1));
+    assert_counts(
+        named!("BelowOnTrait", "pong"),
+        Kind::Counted,
+        Counts::ok_err(0, 1),
+    );
+}
+
+#[async_trait(?Send)]
+trait LocalJob {
+    async fn run(&self) -> u32;
+}
+
+struct RcJob;
+
+#[timed]
+#[async_trait(?Send)]
+impl LocalJob for RcJob {
+    async fn run(&self) -> u32 {
+        let shared = std::rc::Rc::new(3);
+        yield_once().await;
+        *shared
+    }
+}
+
+#[test]
+fn async_trait_without_send() {
+    assert_eq!(block_on(RcJob.run()), 3);
+    assert_counts(named!("RcJob", "run"), Kind::Timed, Counts::ok(1));
+}
+
+trait Job {
+    fn start(&self) -> impl Future<Output = u32> + Send;
+}
+
+struct AsyncImpl;
+
+impl Job for AsyncImpl {
+    // An `async fn` implementing a trait's `-> impl Future + Send` method: the
+    // instrumented future stays `Send`.
+    #[timed]
+    async fn start(&self) -> u32 {
+        yield_once().await;
+        7
+    }
+}
+
+#[test]
+fn async_fn_implementing_return_position_impl_future() {
+    fn assert_send<T: Send>(value: T) -> T {
+        value
+    }
+    assert_eq!(block_on(assert_send(AsyncImpl.start())), 7);
+    assert_counts(named!("AsyncImpl", "start"), Kind::Timed, Counts::ok(1));
+}
+
 // ---------------------------------------------------------------- in flight across threads
 
 #[timed]
