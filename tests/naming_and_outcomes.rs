@@ -315,6 +315,9 @@ fn crate_argument() {
         Kind::Counted,
         Counts::ok(1),
     );
+    // The same registry, whichever path reaches it.
+    let snapshot = renamed::metrics::snapshot();
+    assert_eq!(snapshot.functions[named!("through_renamed_crate")].calls, 1);
 }
 
 // ---------------------------------------------------------------- both attributes
