@@ -24,6 +24,23 @@ fn completion(site: &CallSite, slot: Slot, field: Field, latency: Option<u64>) {
     site.counters().add(slot, field, 1);
 }
 
+/// Counts the start of a call; for timed sites, returns the clock reading.
+#[inline(always)]
+fn start<const TIMED: bool>(site: &CallSite, slot: Slot) -> u64 {
+    site.counters().add(slot, Field::Started, 1);
+    if TIMED {
+        clock::now()
+    } else {
+        0
+    }
+}
+
+/// For timed sites, the ticks since `start`.
+#[inline(always)]
+fn latency<const TIMED: bool>(start: u64) -> Option<u64> {
+    TIMED.then(|| clock::now().saturating_sub(start))
+}
+
 fn field_of(outcome: Outcome) -> Field {
     match outcome {
         Outcome::Ok => Field::Ok,
@@ -46,28 +63,32 @@ impl<const TIMED: bool> SyncGuard<TIMED> {
     #[inline(always)]
     pub fn enter(site: &'static CallSite) -> Self {
         let slot = current_slot();
-        site.counters().add(slot, Field::Started, 1);
-        let start = if TIMED { clock::now() } else { 0 };
+        let start = start::<TIMED>(site, slot);
         SyncGuard { site, slot, start }
-    }
-
-    #[inline(always)]
-    fn latency(&self) -> Option<u64> {
-        TIMED.then(|| clock::now().saturating_sub(self.start))
     }
 
     /// Counts a normal return.
     #[inline(always)]
     pub fn exit(self, outcome: Outcome) {
         let this = ManuallyDrop::new(self);
-        completion(this.site, this.slot, field_of(outcome), this.latency());
+        completion(
+            this.site,
+            this.slot,
+            field_of(outcome),
+            latency::<TIMED>(this.start),
+        );
     }
 }
 
 impl<const TIMED: bool> Drop for SyncGuard<TIMED> {
     /// Only reached when the body unwinds.
     fn drop(&mut self) {
-        completion(self.site, self.slot, Field::Panics, self.latency());
+        completion(
+            self.site,
+            self.slot,
+            Field::Panics,
+            latency::<TIMED>(self.start),
+        );
     }
 }
 
@@ -85,21 +106,20 @@ impl<const TIMED: bool> AsyncGuard<TIMED> {
     /// Counts the start of a call (its first poll).
     #[inline(always)]
     pub fn enter(site: &'static CallSite) -> Self {
-        site.counters().add(current_slot(), Field::Started, 1);
-        let start = if TIMED { clock::now() } else { 0 };
+        let start = start::<TIMED>(site, current_slot());
         AsyncGuard { site, start }
-    }
-
-    #[inline(always)]
-    fn latency(&self) -> Option<u64> {
-        TIMED.then(|| clock::now().saturating_sub(self.start))
     }
 
     /// Counts a completion.
     #[inline(always)]
     pub fn exit(self, outcome: Outcome) {
         let this = ManuallyDrop::new(self);
-        completion(this.site, current_slot(), field_of(outcome), this.latency());
+        completion(
+            this.site,
+            current_slot(),
+            field_of(outcome),
+            latency::<TIMED>(this.start),
+        );
     }
 }
 
@@ -108,7 +128,12 @@ impl<const TIMED: bool> Drop for AsyncGuard<TIMED> {
     /// before completing (cancelled: no latency, the call never finished).
     fn drop(&mut self) {
         if std::thread::panicking() {
-            completion(self.site, current_slot(), Field::Panics, self.latency());
+            completion(
+                self.site,
+                current_slot(),
+                Field::Panics,
+                latency::<TIMED>(self.start),
+            );
         } else {
             completion(self.site, current_slot(), Field::Cancelled, None);
         }
