@@ -353,11 +353,10 @@ fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: boo
         count,
         min,
         max,
-        mean: if count == 0 {
-            0
-        } else {
-            scale.to_ns(totals.sum_ticks / count)
-        },
+        mean: totals
+            .sum_ticks
+            .checked_div(count)
+            .map_or(0, |mean| scale.to_ns(mean)),
         p50: in_range(p50),
         p90: in_range(p90),
         p99: in_range(p99),
