@@ -25,6 +25,9 @@ pub mod snapshot;
 pub mod system;
 
 #[cfg(not(loom))]
+pub use system::{set_data_dir, DiskKind};
+
+#[cfg(not(loom))]
 pub use {
     instance::{app_info, instance_id, set_app_info, AppInfo},
     outcome::CallOutcome,
