@@ -85,7 +85,7 @@ pub use telemetry_macros::counted;
 /// ```
 pub use telemetry_macros::timed;
 
-pub use telemetry_runtime::{set_data_dir, DiskKind};
+pub use telemetry_runtime::{set_data_dir, use_installation_id, DiskKind, InstallationIdError};
 
 pub use telemetry_runtime::{
     app_info, instance_id, set_app_info, snapshot, AppInfo, CallOutcome, CriticalError,

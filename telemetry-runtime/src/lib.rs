@@ -25,7 +25,10 @@ pub mod snapshot;
 pub mod system;
 
 #[cfg(not(loom))]
-pub use system::{set_data_dir, DiskKind};
+pub use {
+    instance::{use_installation_id, InstallationIdError},
+    system::{set_data_dir, DiskKind},
+};
 
 #[cfg(not(loom))]
 pub use {
