@@ -85,7 +85,11 @@ pub use telemetry_macros::counted;
 /// ```
 pub use telemetry_macros::timed;
 
-pub use telemetry_runtime::{set_data_dir, use_installation_id, DiskKind, InstallationIdError};
+pub use telemetry_runtime::{
+    consent, set_consent, set_data_dir, use_installation_id, Consent, ConsentDecision,
+    ConsentError, ConsentLocked, ConsentResolver, ConsentSource, DiskKind, InstallationIdError,
+    InvalidConsent,
+};
 
 pub use telemetry_runtime::{
     app_info, instance_id, set_app_info, snapshot, AppInfo, CallOutcome, CriticalError,

@@ -1,5 +1,5 @@
 //! Runtime of the `telemetry` crate: the registry of call sites, their per-thread
-//! counters and lock-free histograms, the clock, and snapshots.
+//! counters and lock-free histograms, the clock, snapshots, and consent.
 //!
 //! Applications depend on `telemetry` and never name this crate; the code that
 //! `#[counted]` and `#[timed]` emit reaches it through `telemetry::__private`.
@@ -11,6 +11,8 @@ mod sync;
 
 #[cfg(not(loom))]
 pub mod clock;
+#[cfg(not(loom))]
+pub mod consent;
 #[cfg(not(loom))]
 pub mod guard;
 #[cfg(not(loom))]
@@ -26,6 +28,10 @@ pub mod system;
 
 #[cfg(not(loom))]
 pub use {
+    consent::{
+        consent, set_consent, Consent, ConsentDecision, ConsentError, ConsentLocked,
+        ConsentResolver, ConsentSource, InvalidConsent,
+    },
     instance::{use_installation_id, InstallationIdError},
     system::{set_data_dir, DiskKind},
 };
