@@ -86,9 +86,10 @@ pub use telemetry_macros::counted;
 pub use telemetry_macros::timed;
 
 pub use telemetry_runtime::{
-    consent, set_consent, set_data_dir, use_installation_id, Consent, ConsentDecision,
-    ConsentError, ConsentLocked, ConsentResolver, ConsentSource, DiskKind, InstallationIdError,
-    InvalidConsent,
+    anonymizer, consent, keep_leading_digits, name_table, remove_fact, set_anonymizer, set_consent,
+    set_data_dir, set_fact, use_installation_id, Anonymizer, Consent, ConsentDecision,
+    ConsentError, ConsentLocked, ConsentResolver, ConsentSource, DiskKind, Fact, FactValue,
+    InstallationIdError, InvalidConsent, InvalidDigits, InvalidNameKey, NameKey,
 };
 
 pub use telemetry_runtime::{

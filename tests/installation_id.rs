@@ -12,6 +12,7 @@ fn the_installation_id_is_the_instance_id_and_is_fixed_once() {
     let id = telemetry::use_installation_id(&path).expect("a fresh file is created");
     assert_eq!(telemetry::instance_id(), id);
     assert_eq!(telemetry::snapshot().instance_id, id);
+    assert_eq!(telemetry::snapshot().anonymize().instance_id, id);
     let stored = std::fs::read_to_string(&path).unwrap();
     assert_eq!(stored.trim(), id.to_string());
 
