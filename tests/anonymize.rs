@@ -126,6 +126,31 @@ fn nothing_identifying_survives_fixed_cases() {
 }
 
 #[test]
+fn the_leak_check_itself_catches_leaks() {
+    use serde_json::json;
+
+    let input = json!({
+        "functions": { "shop::checkout": {} },
+        "critical_errors": [{ "message": "no stock for ada@example.com", "thread": "alice-laptop" }],
+    });
+    let clean = json!({
+        "anonymized": true,
+        "functions": { "0123456789abcdef": {} },
+        "critical_errors": [{ "message": "fedcba9876543210", "location": "0123456789abcdef:42:7" }],
+    });
+    leaks::check_no_leak(&input, &clean, &[]).unwrap();
+    let copied = json!({ "anonymized": true, "critical_errors": [{ "thread": "alice-laptop" }] });
+    assert!(leaks::check_no_leak(&input, &copied, &[]).is_err());
+    let unhashed_key = json!({ "anonymized": true, "functions": { "shop::checkout": {} } });
+    assert!(leaks::check_no_leak(&input, &unhashed_key, &[]).is_err());
+    let free_text =
+        json!({ "anonymized": true, "critical_errors": [{ "location": "src/db.rs:1:1" }] });
+    assert!(leaks::check_no_leak(&input, &free_text, &[]).is_err());
+    let unmarked = json!({ "anonymized": false });
+    assert!(leaks::check_no_leak(&input, &unmarked, &[]).is_err());
+}
+
+#[test]
 fn rounding_keeps_leading_digits() {
     let table = [
         (0, 0),

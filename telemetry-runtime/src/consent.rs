@@ -1,7 +1,7 @@
 //! Consent: whether anonymized reports may leave the machine, and which source
 //! decided it.
 //!
-//! Collecting and [`snapshot`](crate::snapshot) always work locally; consent
+//! Collecting and [`snapshot`](crate::snapshot()) always work locally; consent
 //! governs only what is sent. The sources, strongest first:
 //!
 //! 1. the executable's file name contains `donottrack` (locks);
