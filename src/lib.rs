@@ -92,6 +92,13 @@ pub use telemetry_macros::counted;
 pub use telemetry_macros::timed;
 
 pub use telemetry_runtime::{
+    anonymizer, consent, keep_leading_digits, name_table, remove_fact, set_anonymizer, set_consent,
+    set_data_dir, set_fact, use_installation_id, Anonymizer, Consent, ConsentDecision,
+    ConsentError, ConsentLocked, ConsentResolver, ConsentSource, DiskKind, Fact, FactValue,
+    InstallationIdError, InvalidConsent, InvalidDigits, InvalidNameKey, NameKey,
+};
+
+pub use telemetry_runtime::{
     app_info, instance_id, set_app_info, snapshot, AppInfo, CallOutcome, CriticalError,
     DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, Snapshot, SystemInfo,
     SCHEMA_VERSION,

@@ -1,5 +1,6 @@
 //! Runtime of the `telemetry` crate: the registry of call sites, their per-thread
-//! counters and lock-free histograms, the clock, and snapshots.
+//! counters and lock-free histograms, the clock, snapshots and their anonymized
+//! form, and consent.
 //!
 //! Applications depend on `telemetry` and never name this crate; the code that
 //! `#[counted]` and `#[timed]` emit reaches it through `telemetry::__private`.
@@ -10,7 +11,13 @@ pub mod histogram;
 mod sync;
 
 #[cfg(not(loom))]
+pub mod anonymize;
+#[cfg(not(loom))]
 pub mod clock;
+#[cfg(not(loom))]
+pub mod consent;
+#[cfg(not(loom))]
+pub mod facts;
 #[cfg(not(loom))]
 pub mod guard;
 #[cfg(not(loom))]
@@ -23,6 +30,21 @@ pub mod registry;
 pub mod snapshot;
 #[cfg(not(loom))]
 pub mod system;
+
+#[cfg(not(loom))]
+pub use {
+    anonymize::{
+        anonymizer, keep_leading_digits, name_table, set_anonymizer, Anonymizer, InvalidDigits,
+        InvalidNameKey, NameKey,
+    },
+    consent::{
+        consent, set_consent, Consent, ConsentDecision, ConsentError, ConsentLocked,
+        ConsentResolver, ConsentSource, InvalidConsent,
+    },
+    facts::{app_facts, remove_fact, set_fact, Fact, FactValue},
+    instance::{use_installation_id, InstallationIdError},
+    system::{set_data_dir, DiskKind},
+};
 
 #[cfg(not(loom))]
 pub use {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Scale;
 use crate::counter::{cells_in_use, Totals};
+use crate::facts::{app_facts, FactValue};
 use crate::histogram::{bucket_bounds, HistogramCounts};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
 use crate::registry::{call_sites, Kind};
@@ -180,6 +181,9 @@ pub struct Snapshot {
     pub uptime_ms: u64,
     /// The application.
     pub app: AppInfo,
+    /// What the application reports about its configuration and feature use.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facts: BTreeMap<String, FactValue>,
     /// The machine.
     pub system: SystemInfo,
     /// Every instrumented fn by name (from details level 1).
@@ -219,6 +223,7 @@ impl Snapshot {
             taken_at_unix_ms: unix_ms(SystemTime::now()),
             uptime_ms: uptime().as_millis() as u64,
             app: app_info().clone(),
+            facts: app_facts(),
             system: system_info().clone(),
             functions,
             critical_errors: Vec::new(),

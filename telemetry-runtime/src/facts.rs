@@ -1,0 +1,191 @@
+//! Facts the application reports about itself: its configuration and the
+//! features it uses, as a database reports its storage engine or whether TLS is
+//! on. They appear in every snapshot under `facts`.
+//!
+//! How a fact is anonymized depends on its kind: booleans stay, integers are
+//! rounded, a value of a fixed set declared in code ([`Fact::one_of`]) stays if
+//! it is one of that set, and every other string is hashed. Fact names are
+//! hashed like fn names and listed in [`name_table`](crate::name_table).
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+/// A fact's value as it appears in snapshots: JSON `true`, `12` or `"text"`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FactValue {
+    /// A switch: a feature on or off.
+    Bool(bool),
+    /// A number: a size, a count, a limit.
+    Int(i64),
+    /// A string: one of a fixed set, or free text.
+    Text(String),
+}
+
+/// A fact as the app sets it: its value and how it may be anonymized.
+///
+/// ```
+/// use telemetry::Fact;
+///
+/// telemetry::set_fact("tls", true);
+/// telemetry::set_fact("shards", 12u32);
+/// telemetry::set_fact("storage.engine", Fact::one_of("rocksdb", &["memory", "rocksdb", "mmap"]));
+/// telemetry::set_fact("cluster.url", "https://db.internal:6333"); // free text: hashed
+///
+/// let facts = telemetry::snapshot().facts;
+/// assert_eq!(facts["shards"], telemetry::FactValue::Int(12));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fact {
+    /// Kept as is when anonymized.
+    Bool(bool),
+    /// Rounded to the anonymizer's leading digits when anonymized.
+    Int(i64),
+    /// Kept when anonymized if `value` is one of `choices`, hashed otherwise.
+    /// The choices are `'static`: they come from the program, never from input.
+    OneOf {
+        /// The value.
+        value: String,
+        /// Every value that may be reported as is.
+        choices: &'static [&'static str],
+    },
+    /// Free text (a URL, a path, a name): hashed when anonymized.
+    Text(String),
+}
+
+impl Fact {
+    /// A value of a fixed set; a value outside the set is reported hashed.
+    pub fn one_of(value: impl Into<String>, choices: &'static [&'static str]) -> Fact {
+        Fact::OneOf {
+            value: value.into(),
+            choices,
+        }
+    }
+
+    fn value(&self) -> FactValue {
+        match self {
+            Fact::Bool(flag) => FactValue::Bool(*flag),
+            Fact::Int(number) => FactValue::Int(*number),
+            Fact::OneOf { value, .. } | Fact::Text(value) => FactValue::Text(value.clone()),
+        }
+    }
+}
+
+impl From<bool> for Fact {
+    fn from(flag: bool) -> Fact {
+        Fact::Bool(flag)
+    }
+}
+
+macro_rules! int_facts {
+    ($($int:ty),*) => {$(
+        impl From<$int> for Fact {
+            /// Values beyond `i64`'s range saturate.
+            fn from(number: $int) -> Fact {
+                Fact::Int(i64::try_from(number).unwrap_or(i64::MAX))
+            }
+        }
+    )*};
+}
+
+int_facts!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+
+impl From<&str> for Fact {
+    fn from(text: &str) -> Fact {
+        Fact::Text(text.to_owned())
+    }
+}
+
+impl From<String> for Fact {
+    fn from(text: String) -> Fact {
+        Fact::Text(text)
+    }
+}
+
+/// Facts are set at start-up and on configuration changes, never on a hot path,
+/// so a mutex is the simple right tool.
+static FACTS: Mutex<BTreeMap<String, Fact>> = Mutex::new(BTreeMap::new());
+
+fn facts() -> MutexGuard<'static, BTreeMap<String, Fact>> {
+    // A panic while holding the lock cannot leave a map half-updated.
+    FACTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sets (or replaces) the fact `name` in every later snapshot.
+pub fn set_fact(name: impl Into<String>, fact: impl Into<Fact>) {
+    facts().insert(name.into(), fact.into());
+}
+
+/// Removes the fact `name`; returns whether it was set.
+pub fn remove_fact(name: &str) -> bool {
+    facts().remove(name).is_some()
+}
+
+/// Every fact's current value, by name.
+pub fn app_facts() -> BTreeMap<String, FactValue> {
+    facts()
+        .iter()
+        .map(|(name, fact)| (name.clone(), fact.value()))
+        .collect()
+}
+
+/// Names of the facts set now.
+pub(crate) fn fact_names() -> Vec<String> {
+    facts().keys().cloned().collect()
+}
+
+/// The fixed set the fact `name` was declared with, if it is a [`Fact::OneOf`].
+pub(crate) fn declared_choices(name: &str) -> Option<&'static [&'static str]> {
+    match facts().get(name) {
+        Some(Fact::OneOf { choices, .. }) => Some(choices),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_serialize_as_plain_json() {
+        let values = [
+            FactValue::Bool(true),
+            FactValue::Int(-3),
+            FactValue::Text("x".into()),
+        ];
+        let json = serde_json::to_string(&values).unwrap();
+        assert_eq!(json, r#"[true,-3,"x"]"#);
+        let back: Vec<FactValue> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, values);
+    }
+
+    #[test]
+    fn large_unsigned_numbers_saturate() {
+        assert_eq!(Fact::from(u64::MAX), Fact::Int(i64::MAX));
+        assert_eq!(Fact::from(7u8), Fact::Int(7));
+    }
+
+    #[test]
+    fn one_of_is_declared_and_reported_as_text() {
+        set_fact(
+            "facts::tests::engine",
+            Fact::one_of("mmap", &["memory", "mmap"]),
+        );
+        assert_eq!(
+            declared_choices("facts::tests::engine"),
+            Some(&["memory", "mmap"][..])
+        );
+        assert_eq!(
+            app_facts()["facts::tests::engine"],
+            FactValue::Text("mmap".into())
+        );
+        set_fact("facts::tests::engine", "free");
+        assert_eq!(declared_choices("facts::tests::engine"), None);
+        assert!(remove_fact("facts::tests::engine"));
+        assert!(!remove_fact("facts::tests::engine"));
+    }
+}
