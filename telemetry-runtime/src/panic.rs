@@ -58,7 +58,9 @@
 //! `max_frames` frames of at most 512 bytes, so about 1.1 MiB with the
 //! defaults; the backtrace is captured only for the first panic at a location.
 //! That capture is the slow part: the first one in a process loads the debug
-//! info to resolve symbols (milliseconds, more for a large binary).
+//! info to resolve symbols (milliseconds, more for a large binary). It takes
+//! memory in proportion to the depth of the stack while it is read, frame by
+//! frame, and gives it back before the hook returns.
 //!
 //! # `panic = "abort"`
 //!
@@ -217,6 +219,9 @@ impl PanicHook {
             },
         );
         let message = payload_text(info.payload()).unwrap_or("Box<dyn Any>");
+        // `current` works on every thread and in the thread-local destructors
+        // of Rust code; only a panic in a foreign (C) thread-local destructor
+        // would find it gone, and that aborts the process anyway.
         let thread = std::thread::current()
             .name()
             .map(|name| truncate(name, MAX_THREAD_NAME));
