@@ -99,9 +99,9 @@ pub use telemetry_runtime::{
 };
 
 pub use telemetry_runtime::{
-    app_info, instance_id, set_app_info, snapshot, AppInfo, CallOutcome, CriticalError,
-    DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, Snapshot, SystemInfo,
-    SCHEMA_VERSION,
+    app_info, install_panic_hook, instance_id, set_app_info, snapshot, AppInfo, CallOutcome,
+    CriticalError, DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, PanicHook,
+    Snapshot, SystemInfo, SCHEMA_VERSION,
 };
 
 /// What the macros' expansions use. Not a public API: it changes without notice.

@@ -273,6 +273,7 @@ impl Anonymizer {
             system,
             functions,
             critical_errors,
+            critical_errors_dropped,
         } = snapshot;
         Snapshot {
             // Format facts, not data.
@@ -297,6 +298,7 @@ impl Anonymizer {
                 .iter()
                 .map(|error| self.critical_error(error))
                 .collect(),
+            critical_errors_dropped: self.round(*critical_errors_dropped),
         }
     }
 

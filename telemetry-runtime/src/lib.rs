@@ -25,6 +25,8 @@ pub mod instance;
 #[cfg(not(loom))]
 pub mod outcome;
 #[cfg(not(loom))]
+pub mod panic;
+#[cfg(not(loom))]
 pub mod registry;
 #[cfg(not(loom))]
 pub mod snapshot;
@@ -50,6 +52,7 @@ pub use {
 pub use {
     instance::{app_info, instance_id, set_app_info, AppInfo},
     outcome::CallOutcome,
+    panic::{install_panic_hook, PanicHook},
     registry::Kind,
     snapshot::{
         snapshot, CriticalError, DetailsLevel, FunctionStats, InvalidDetailsLevel, Latency,

@@ -13,6 +13,7 @@ use crate::counter::{cells_in_use, Totals};
 use crate::facts::{app_facts, FactValue};
 use crate::histogram::{bucket_bounds, HistogramCounts};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
+use crate::panic;
 use crate::registry::{call_sites, Kind};
 use crate::system::{system_info, SystemInfo};
 
@@ -188,8 +189,18 @@ pub struct Snapshot {
     pub system: SystemInfo,
     /// Every instrumented fn by name (from details level 1).
     pub functions: BTreeMap<String, FunctionStats>,
-    /// Distinct panics (from details level 1).
+    /// Distinct panics (from details level 1), recorded by the hook that
+    /// [`install_panic_hook`](crate::install_panic_hook) installs.
     pub critical_errors: Vec<CriticalError>,
+    /// Panics left out of `critical_errors` because the hook's bound on distinct
+    /// locations was reached (from details level 1). Absent from the JSON while
+    /// zero: an addition to schema version 1 that readers of it may ignore.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub critical_errors_dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Takes a [`Snapshot`] at [`DetailsLevel::Full`].
@@ -215,6 +226,11 @@ impl Snapshot {
         } else {
             BTreeMap::new()
         };
+        let (critical_errors, critical_errors_dropped) = if level >= DetailsLevel::Counters {
+            panic::critical_errors(level >= DetailsLevel::Full)
+        } else {
+            (Vec::new(), 0)
+        };
         Snapshot {
             schema_version: SCHEMA_VERSION,
             instance_id: instance_id(),
@@ -226,7 +242,8 @@ impl Snapshot {
             facts: app_facts(),
             system: system_info().clone(),
             functions,
-            critical_errors: Vec::new(),
+            critical_errors,
+            critical_errors_dropped,
         }
     }
 
@@ -239,6 +256,7 @@ impl Snapshot {
         if level < DetailsLevel::Counters {
             reduced.functions.clear();
             reduced.critical_errors.clear();
+            reduced.critical_errors_dropped = 0;
         }
         for stats in reduced.functions.values_mut() {
             if level < DetailsLevel::Summaries {
