@@ -94,7 +94,7 @@ pub use telemetry_macros::timed;
 pub use telemetry_runtime::{
     app_info, instance_id, set_app_info, snapshot, AppInfo, CallOutcome, CriticalError,
     DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, Snapshot, SystemInfo,
-    SCHEMA_VERSION,
+    LATENCY_BUCKETS_NS, SCHEMA_VERSION,
 };
 
 /// What the macros' expansions use. Not a public API: it changes without notice.

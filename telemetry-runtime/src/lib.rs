@@ -1,5 +1,6 @@
 //! Runtime of the `telemetry` crate: the registry of call sites, their per-thread
-//! counters and lock-free histograms, the clock, and snapshots.
+//! counters and lock-free histograms, the clock, snapshots, and their
+//! Prometheus text export.
 //!
 //! Applications depend on `telemetry` and never name this crate; the code that
 //! `#[counted]` and `#[timed]` emit reaches it through `telemetry::__private`.
@@ -11,6 +12,8 @@ mod sync;
 
 #[cfg(not(loom))]
 pub mod clock;
+#[cfg(not(loom))]
+pub mod export;
 #[cfg(not(loom))]
 pub mod guard;
 #[cfg(not(loom))]
@@ -26,6 +29,7 @@ pub mod system;
 
 #[cfg(not(loom))]
 pub use {
+    export::LATENCY_BUCKETS_NS,
     instance::{app_info, instance_id, set_app_info, AppInfo},
     outcome::CallOutcome,
     registry::Kind,
