@@ -1,6 +1,6 @@
 //! Runtime of the `telemetry` crate: the registry of call sites, their per-thread
-//! counters and lock-free histograms, the clock, snapshots, and their
-//! Prometheus text export.
+//! counters and lock-free histograms, the clock, snapshots, and their exports
+//! (JSON and Prometheus text, and answers to debug requests).
 //!
 //! Applications depend on `telemetry` and never name this crate; the code that
 //! `#[counted]` and `#[timed]` emit reaches it through `telemetry::__private`.
@@ -16,6 +16,8 @@ pub mod clock;
 pub mod export;
 #[cfg(not(loom))]
 pub mod guard;
+#[cfg(not(loom))]
+pub mod http;
 #[cfg(not(loom))]
 pub mod instance;
 #[cfg(not(loom))]
