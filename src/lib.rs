@@ -26,6 +26,11 @@
 //! assert_eq!(parse_stats.latency_ns.as_ref().unwrap().count, 2);
 //! ```
 //!
+//! To serve it, [`http::respond`] answers `GET /telemetry?details_level=N` (the
+//! snapshot as JSON) and `GET /metrics` ([`Snapshot::to_prometheus`], for a
+//! Prometheus server) with a status, a content type and a body, whatever the
+//! web framework.
+//!
 //! Each instrumented fn owns a `static` call site, registered at link time, so it
 //! is in every snapshot from process start. A call costs a few plain stores into
 //! a cache line that only the calling thread writes (and, for `#[timed]`, two
@@ -101,8 +106,10 @@ pub use telemetry_runtime::{
 pub use telemetry_runtime::{
     app_info, install_panic_hook, instance_id, set_app_info, snapshot, AppInfo, CallOutcome,
     CriticalError, DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, PanicHook,
-    Snapshot, SystemInfo, SCHEMA_VERSION,
+    Snapshot, SystemInfo, LATENCY_BUCKETS_NS, SCHEMA_VERSION,
 };
+
+pub use telemetry_runtime::http;
 
 /// What the macros' expansions use. Not a public API: it changes without notice.
 #[doc(hidden)]

@@ -400,6 +400,7 @@ impl Anonymizer {
             p90,
             p99,
             p999,
+            sum,
             buckets,
         } = latency;
         // Truncation is monotonic: min <= p50 <= … <= max still holds.
@@ -412,6 +413,7 @@ impl Anonymizer {
             p90: self.round(*p90),
             p99: self.round(*p99),
             p999: self.round(*p999),
+            sum: sum.map(|sum| self.round(sum)),
             buckets: buckets.as_ref().map(|buckets| self.buckets(buckets)),
         }
     }

@@ -1,6 +1,7 @@
 //! Runtime of the `telemetry` crate: the registry of call sites, their per-thread
-//! counters and lock-free histograms, the clock, snapshots and their anonymized
-//! form, and consent.
+//! counters and lock-free histograms, the clock, snapshots, their anonymized
+//! form and their exports (JSON, Prometheus text, answers to debug requests),
+//! consent, and the panic hook.
 //!
 //! Applications depend on `telemetry` and never name this crate; the code that
 //! `#[counted]` and `#[timed]` emit reaches it through `telemetry::__private`.
@@ -17,9 +18,13 @@ pub mod clock;
 #[cfg(not(loom))]
 pub mod consent;
 #[cfg(not(loom))]
+pub mod export;
+#[cfg(not(loom))]
 pub mod facts;
 #[cfg(not(loom))]
 pub mod guard;
+#[cfg(not(loom))]
+pub mod http;
 #[cfg(not(loom))]
 pub mod instance;
 #[cfg(not(loom))]
@@ -50,6 +55,7 @@ pub use {
 
 #[cfg(not(loom))]
 pub use {
+    export::LATENCY_BUCKETS_NS,
     instance::{app_info, instance_id, set_app_info, AppInfo},
     outcome::CallOutcome,
     panic::{install_panic_hook, PanicHook},

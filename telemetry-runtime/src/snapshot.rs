@@ -120,6 +120,11 @@ pub struct Latency {
     pub max: u64,
     /// Arithmetic mean (from the exact sum).
     pub mean: u64,
+    /// Sum of the recorded latencies, exact, which a mean rounded to the
+    /// nanosecond cannot give back (it is the Prometheus histogram's `_sum`).
+    /// `None` in snapshots of versions that did not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum: Option<u64>,
     /// Median.
     pub p50: u64,
     /// 90th percentile.
@@ -380,6 +385,7 @@ fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: boo
             .sum_ticks
             .checked_div(count)
             .map_or(0, |mean| scale.to_ns(mean)),
+        sum: Some(scale.to_ns(totals.sum_ticks)),
         p50: in_range(p50),
         p90: in_range(p90),
         p99: in_range(p99),
@@ -451,6 +457,7 @@ mod tests {
         totals.max_ticks = 1002;
         let summary = latency(&histogram.read(1), &totals, Scale::IDENTITY, true);
         assert_eq!((summary.min, summary.max, summary.mean), (1000, 1002, 1001));
+        assert_eq!(summary.sum, Some(3003));
         for q in [summary.p50, summary.p90, summary.p99, summary.p999] {
             assert!((1000..=1002).contains(&q));
         }
