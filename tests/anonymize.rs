@@ -272,6 +272,7 @@ fn sample() -> Snapshot {
                 p90: 9_876_543,
                 p99: 52_345_678,
                 p999: 52_345_678,
+                sum: Some(5_090_000_123_456),
                 buckets: Some(vec![(1_023, 3), (2_047, 5), (52_345_678, 1_234_559)]),
             }),
         },
@@ -325,6 +326,11 @@ fn every_field_follows_its_rule() {
     let latency = stats.latency_ns.as_ref().unwrap();
     assert_eq!((latency.min, latency.max), (901, 52_300_000));
     assert_eq!((latency.mean, latency.p50), (4_120_000, 1_230_000));
+    assert_eq!(
+        latency.sum,
+        Some(5_090_000_000_000),
+        "the exact sum is rounded too"
+    );
     assert_eq!(
         latency.buckets.as_deref(),
         Some(&[(1_020, 3), (2_040, 5), (52_300_000, 1_230_000)][..])
@@ -471,6 +477,7 @@ fn stats() -> impl Strategy<Value = FunctionStats> {
             p90: n[5],
             p99: n[6],
             p999: n[7],
+            sum: Some(n[0] ^ n[7]),
             buckets: Some(buckets),
         });
     (any::<[u64; 6]>(), proptest::option::of(latency)).prop_map(|(n, latency_ns)| FunctionStats {
