@@ -45,6 +45,10 @@
 //!
 //! - `compile-out`: the attributes emit every fn unchanged; snapshots still work
 //!   and list no fns.
+//! - `reporter`: `Reporter`, a background thread that sends the anonymized
+//!   snapshot to the app owner's collector when consent allows, with a dry-run
+//!   mode; it brings a small blocking HTTP client (`ureq` with `rustls`). Off by
+//!   default.
 #![warn(missing_docs)]
 
 /// Counts calls of a fn: `calls`, `ok`, `err`, `panics`, `cancelled`, `in_flight`.
@@ -96,6 +100,12 @@ pub use telemetry_runtime::{
     app_info, instance_id, set_app_info, snapshot, AppInfo, CallOutcome, CriticalError,
     DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, Snapshot, SystemInfo,
     SCHEMA_VERSION,
+};
+
+#[cfg(feature = "reporter")]
+pub use telemetry_runtime::reporter::{
+    report_payload, DryRun, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
+    ShutdownOutcome, UpdateInfo,
 };
 
 /// What the macros' expansions use. Not a public API: it changes without notice.

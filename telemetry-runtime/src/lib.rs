@@ -1,6 +1,6 @@
 //! Runtime of the `telemetry` crate: the registry of call sites, their per-thread
 //! counters and lock-free histograms, the clock, snapshots and their anonymized
-//! form, and consent.
+//! form, consent, and (with the `reporter` feature) the usage-statistics reporter.
 //!
 //! Applications depend on `telemetry` and never name this crate; the code that
 //! `#[counted]` and `#[timed]` emit reaches it through `telemetry::__private`.
@@ -26,6 +26,8 @@ pub mod instance;
 pub mod outcome;
 #[cfg(not(loom))]
 pub mod registry;
+#[cfg(all(feature = "reporter", not(loom)))]
+pub mod reporter;
 #[cfg(not(loom))]
 pub mod snapshot;
 #[cfg(not(loom))]
@@ -56,6 +58,12 @@ pub use {
         Snapshot, SCHEMA_VERSION,
     },
     system::SystemInfo,
+};
+
+#[cfg(all(feature = "reporter", not(loom)))]
+pub use reporter::{
+    report_payload, DryRun, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
+    ShutdownOutcome, UpdateInfo,
 };
 
 /// For the macros: call sites register into a `linkme` distributed slice.
