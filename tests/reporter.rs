@@ -550,6 +550,26 @@ fn failing_and_hostile_collectors_cost_bounded_memory() {
 }
 
 #[test]
+fn https_goes_through_tls() {
+    isolated("https_goes_through_tls", &[], || {
+        set(Consent::Enabled);
+        // A server that answers in plain text: the TLS handshake must fail
+        // cleanly (a TLS client is built in and works), not send in the clear.
+        let collector = Collector::start(Behaviour::SpeakFirst(b"HTTP/1.1 200 OK\r\n\r\n"));
+        let url = format!("https://{}/v1/report", collector.addr());
+        let reporter = reporter(&url).start().unwrap();
+        wait_for("the handshake to fail", || reporter.status().failures >= 1);
+        let status = reporter.status();
+        assert!(status.running && status.reports_sent == 0, "{status:?}");
+        // Refused at once by the TLS client, not left to time out.
+        let error = status.last_error.unwrap_or_default();
+        assert!(!error.is_empty() && !error.contains("timeout"), "{error}");
+        assert!(reporter.shutdown().stopped);
+        assert!(collector.connections() >= 1);
+    });
+}
+
+#[test]
 fn a_dry_run_writes_exactly_the_bytes_that_would_be_posted() {
     isolated(
         "a_dry_run_writes_exactly_the_bytes_that_would_be_posted",

@@ -34,6 +34,8 @@ pub enum Behaviour {
     EndlessHeaders,
     /// Reads the request and answers nothing until released (or `MAX_HANG`).
     Hang,
+    /// Writes these bytes as soon as a client connects, reads nothing, closes.
+    SpeakFirst(&'static [u8]),
 }
 
 /// One request as received.
@@ -222,6 +224,10 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour, shared: &Shared) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    if let Behaviour::SpeakFirst(bytes) = behaviour {
+        let _ = stream.write_all(bytes);
+        return;
+    }
     let Some(request) = read_request(&mut stream) else {
         return;
     };
@@ -253,6 +259,7 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour, shared: &Shared) {
             endless(&mut stream, b"HTTP/1.1 200 OK\r\nx-endless: ", shared);
         }
         Behaviour::Hang => hang(&mut stream, shared),
+        Behaviour::SpeakFirst(_) => {}
     }
     let _ = stream.flush();
 }

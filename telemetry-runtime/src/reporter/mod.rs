@@ -51,7 +51,7 @@
 //!
 //! Logging goes through the [`log`](https://docs.rs/log) facade, like the rest
 //! of this crate: the app's logger (`env_logger`, `tracing`'s log bridge, …)
-//! shows it under the `telemetry_runtime` target, and an app without a logger
+//! shows it under `telemetry_runtime::…` targets, and an app without a logger
 //! gets no output, rather than text on stderr it did not ask for.
 
 mod schedule;

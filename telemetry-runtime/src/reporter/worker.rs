@@ -301,8 +301,7 @@ impl Worker {
                 // Debug only: an unreachable collector is its owner's concern,
                 // not something to fill the app's logs with.
                 log::debug!(
-                    "telemetry: report failed ({failures} in a row), next try in {}s: {error}",
-                    wait.as_secs()
+                    "telemetry: report failed ({failures} in a row), next try in {wait:.1?}: {error}"
                 );
                 status.last_error = Some(error);
                 after(wait)
