@@ -56,6 +56,10 @@
 //!
 //! - `compile-out`: the attributes emit every fn unchanged; snapshots still work
 //!   and list no fns.
+//! - `reporter`: `Reporter`, a background thread that sends the anonymized
+//!   snapshot to the app owner's collector when consent allows, with a dry-run
+//!   mode; it brings a small blocking HTTP client (`ureq` with `rustls`). Off by
+//!   default.
 #![warn(missing_docs)]
 
 /// Counts calls of a fn: `calls`, `ok`, `err`, `panics`, `cancelled`, `in_flight`.
@@ -110,6 +114,12 @@ pub use telemetry_runtime::{
 };
 
 pub use telemetry_runtime::http;
+
+#[cfg(feature = "reporter")]
+pub use telemetry_runtime::reporter::{
+    report_payload, DryRun, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
+    ShutdownOutcome, UpdateInfo,
+};
 
 /// What the macros' expansions use. Not a public API: it changes without notice.
 #[doc(hidden)]

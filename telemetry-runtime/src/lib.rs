@@ -1,7 +1,8 @@
 //! Runtime of the `telemetry` crate: the registry of call sites, their per-thread
 //! counters and lock-free histograms, the clock, snapshots, their anonymized
 //! form and their exports (JSON, Prometheus text, answers to debug requests),
-//! consent, and the panic hook.
+//! consent, the panic hook, and (with the `reporter` feature) the
+//! usage-statistics reporter.
 //!
 //! Applications depend on `telemetry` and never name this crate; the code that
 //! `#[counted]` and `#[timed]` emit reaches it through `telemetry::__private`.
@@ -33,6 +34,8 @@ pub mod outcome;
 pub mod panic;
 #[cfg(not(loom))]
 pub mod registry;
+#[cfg(all(feature = "reporter", not(loom)))]
+pub mod reporter;
 #[cfg(not(loom))]
 pub mod snapshot;
 #[cfg(not(loom))]
@@ -65,6 +68,12 @@ pub use {
         Snapshot, SCHEMA_VERSION,
     },
     system::SystemInfo,
+};
+
+#[cfg(all(feature = "reporter", not(loom)))]
+pub use reporter::{
+    report_payload, DryRun, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
+    ShutdownOutcome, UpdateInfo,
 };
 
 /// For the macros: call sites register into a `linkme` distributed slice.
