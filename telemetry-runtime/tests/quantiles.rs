@@ -1,5 +1,6 @@
 //! Quantiles read from the histogram stay within 1 % of the exact quantile of the
 //! recorded values, across the whole range and at its edges.
+#![cfg(not(loom))]
 
 use telemetry_runtime::counter::{Slot, SlotPool};
 use telemetry_runtime::histogram::{Histogram, MAX_TRACKED};
