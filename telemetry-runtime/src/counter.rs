@@ -251,14 +251,20 @@ impl CallCounters {
         self.raise_to(slot, Field::MaxTicks, ticks);
     }
 
-    /// Sums the first `cells` cells. Never blocks writers.
+    /// Sums the cells that may hold counts: those of the slots `pool` has handed
+    /// out so far. Never blocks writers.
     ///
     /// Completions are read before `Started` (with `Acquire`), so the totals never
-    /// show more completed than started calls.
-    pub fn totals(&self, cells: usize) -> Totals {
+    /// show more completed than started calls. A call may start in one slot and
+    /// complete in another (an async call resumed on another thread), and the
+    /// slot it started in may have been claimed after this read began; so the
+    /// number of cells is read again for the `Started` pass: the claim happened
+    /// before the start, which happened before any completion read here, so the
+    /// second read covers the slot.
+    pub fn totals(&self, pool: &SlotPool) -> Totals {
         let mut totals = Totals::default();
         let mut min_inverted = 0;
-        for cell in &self.cells[..cells.min(THREAD_SLOTS)] {
+        for cell in &self.cells[..pool.cells_in_use().min(THREAD_SLOTS)] {
             let read = |field: Field| cell.0[field as usize].load(Ordering::Acquire);
             totals.ok += read(Field::Ok);
             totals.err += read(Field::Err);
@@ -268,7 +274,7 @@ impl CallCounters {
             min_inverted = min_inverted.max(read(Field::MinTicksInverted));
             totals.max_ticks = totals.max_ticks.max(read(Field::MaxTicks));
         }
-        for cell in &self.cells[..cells.min(THREAD_SLOTS)] {
+        for cell in &self.cells[..pool.cells_in_use().min(THREAD_SLOTS)] {
             totals.started += cell.0[Field::Started as usize].load(Ordering::Acquire);
         }
         totals.min_ticks = (min_inverted != 0).then_some(!min_inverted);
@@ -304,34 +310,40 @@ mod tests {
     #[test]
     fn totals_sum_every_slot_and_track_min_max() {
         let counters = CallCounters::new();
-        counters.add(Slot(1), Field::Started, 3);
+        let pool = SlotPool::new();
+        let own = pool.claim();
+        counters.add(own, Field::Started, 3);
         counters.add(Slot::SHARED, Field::Started, 2);
-        counters.add(Slot(1), Field::Ok, 2);
+        counters.add(own, Field::Ok, 2);
         counters.add(Slot::SHARED, Field::Err, 1);
-        counters.record_latency(Slot(1), 40);
+        counters.record_latency(own, 40);
         counters.record_latency(Slot::SHARED, 7);
-        counters.record_latency(Slot(1), 90);
-        let totals = counters.totals(2);
+        counters.record_latency(own, 90);
+        let totals = counters.totals(&pool);
         assert_eq!(totals.started, 5);
         assert_eq!(totals.completed(), 3);
         assert_eq!(totals.in_flight(), 2);
         assert_eq!(totals.sum_ticks, 137);
         assert_eq!(totals.min_ticks, Some(7));
         assert_eq!(totals.max_ticks, 90);
-        assert_eq!(counters.totals(1).started, 2, "only the shared cell");
+        assert_eq!(
+            counters.totals(&SlotPool::new()).started,
+            2,
+            "a pool that handed out no slot: only the shared cell"
+        );
     }
 
     #[test]
     fn a_zero_latency_is_a_minimum_too() {
-        let counters = CallCounters::new();
-        assert_eq!(counters.totals(1).min_ticks, None);
+        let (counters, pool) = (CallCounters::new(), SlotPool::new());
+        assert_eq!(counters.totals(&pool).min_ticks, None);
         counters.record_latency(Slot::SHARED, 0);
-        assert_eq!(counters.totals(1).min_ticks, Some(0));
+        assert_eq!(counters.totals(&pool).min_ticks, Some(0));
     }
 }
 
 #[cfg(not(loom))]
-pub use thread_slot::{cells_in_use, current_slot};
+pub use thread_slot::{current_slot, pool};
 
 #[cfg(not(loom))]
 mod thread_slot {
@@ -392,8 +404,8 @@ mod thread_slot {
         slot
     }
 
-    /// Number of leading cells of every call site that may hold counts.
-    pub fn cells_in_use() -> usize {
-        POOL.cells_in_use()
+    /// The pool the threads of this process claim their slots from.
+    pub fn pool() -> &'static SlotPool {
+        &POOL
     }
 }

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Scale;
-use crate::counter::{cells_in_use, Totals};
+use crate::counter::{pool, Totals};
 use crate::facts::{app_facts, FactValue};
 use crate::histogram::{bucket_bounds, HistogramCounts};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
@@ -291,13 +291,14 @@ impl Snapshot {
 }
 
 fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
-    let cells = cells_in_use();
     let mut collected: BTreeMap<String, Collected> = BTreeMap::new();
     for site in call_sites() {
         let Some(name) = site.name() else { continue };
-        let totals = site.counters().totals(cells);
+        let totals = site.counters().totals(pool());
+        // Read after the totals, so it covers at least the slots whose completions
+        // they counted, and with them those completions' latencies.
         let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
-            (true, Some(histogram)) => Some(histogram.read(cells)),
+            (true, Some(histogram)) => Some(histogram.read(pool().cells_in_use())),
             _ => None,
         };
         match collected.get_mut(name.as_ref()) {

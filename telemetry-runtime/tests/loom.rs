@@ -112,7 +112,7 @@ fn slot_handover_loses_no_count() {
             DISTINCT.mark();
         }
 
-        let totals = counters.totals(pool.cells_in_use());
+        let totals = counters.totals(&pool);
         assert_eq!(
             totals,
             Totals {
@@ -216,7 +216,7 @@ fn shared_slot_counts_every_call() {
             thread.join().unwrap();
         }
         assert_eq!(
-            counters.totals(1),
+            counters.totals(&SlotPool::new()),
             Totals {
                 started: 2,
                 ok: 1,
@@ -249,8 +249,8 @@ fn reader_never_sees_more_completed_than_started() {
         };
 
         thread::yield_now();
-        let first = counters.totals(pool.cells_in_use());
-        let second = counters.totals(pool.cells_in_use());
+        let first = counters.totals(&pool);
+        let second = counters.totals(&pool);
         for totals in [&first, &second] {
             assert_consistent(totals);
             if totals.completed() > 0 {
@@ -265,12 +265,55 @@ fn reader_never_sees_more_completed_than_started() {
         assert_not_backwards(&first, &second);
 
         writer.join().unwrap();
-        let last = counters.totals(pool.cells_in_use());
+        let last = counters.totals(&pool);
         assert_not_backwards(&second, &last);
         assert_eq!((last.started, last.ok, last.err), (2, 1, 1));
     });
     SAW_COMPLETION.assert_reached("a read during the calls sees a completion");
     SAW_IN_FLIGHT.assert_reached("a read sees a call in flight");
+}
+
+/// An async call may start on one thread and complete on another, in another
+/// slot; a snapshot must still never show its completion without its start, even
+/// when the starting thread claims its slot while the snapshot runs.
+#[test]
+fn a_call_that_moves_threads_is_never_completed_before_started() {
+    static SAW_COMPLETION: Seen = Seen::new();
+    static SAW_IN_FLIGHT: Seen = Seen::new();
+    check(3, || {
+        let pool = Arc::new(SlotPool::new());
+        let counters = Arc::new(CallCounters::new());
+        let first_poll = {
+            let (pool, counters) = (pool.clone(), counters.clone());
+            thread::spawn(move || {
+                let slot = pool.claim();
+                counters.add(slot, Field::Started, 1);
+                // The future moves to a thread without an exclusive slot, which
+                // completes the call; spawning that thread orders the start before
+                // the completion as an executor's queue would.
+                thread::spawn(move || counters.add(Slot::SHARED, Field::Ok, 1))
+                    .join()
+                    .unwrap();
+            })
+        };
+
+        thread::yield_now();
+        let totals = counters.totals(&pool);
+        assert_consistent(&totals);
+        if totals.ok == 1 {
+            SAW_COMPLETION.mark();
+        }
+        if totals.in_flight() == 1 {
+            SAW_IN_FLIGHT.mark();
+        }
+
+        first_poll.join().unwrap();
+        let last = counters.totals(&pool);
+        assert_not_backwards(&totals, &last);
+        assert_eq!((last.started, last.ok), (1, 1));
+    });
+    SAW_COMPLETION.assert_reached("a read during the call sees its completion");
+    SAW_IN_FLIGHT.assert_reached("a read sees the call in flight");
 }
 
 /// Index of the histogram bucket that counts `value`.
@@ -431,7 +474,7 @@ fn a_seen_completion_has_its_latency_in_the_histogram() {
             .collect();
 
         thread::yield_now();
-        let totals = counters.totals(pool.cells_in_use());
+        let totals = counters.totals(&pool);
         let latencies = histogram.read(pool.cells_in_use());
         assert_consistent(&totals);
         assert!(
@@ -446,7 +489,7 @@ fn a_seen_completion_has_its_latency_in_the_histogram() {
             call.join().unwrap();
         }
         assert_eq!(histogram.read(pool.cells_in_use()).count(), 2);
-        assert_eq!(counters.totals(pool.cells_in_use()).ok, 2);
+        assert_eq!(counters.totals(&pool).ok, 2);
     });
     SAW_COMPLETION.assert_reached("a read during the calls sees a completion");
 }
