@@ -3,8 +3,8 @@
 //! Use them through `telemetry`, which documents them; this crate's expansion
 //! refers to `::telemetry::__private` (or the path given as `crate = "..."`).
 //!
-//! The crate is split as parse ([`args`]: the attribute's arguments into a small
-//! typed model, every mistake a spanned `syn::Error`) and expand ([`expand`]:
+//! The crate is split as parse (`args`: the attribute's arguments into a small
+//! typed model, every mistake a spanned `syn::Error`) and expand (`expand`:
 //! items into their instrumented form).
 
 mod args;
