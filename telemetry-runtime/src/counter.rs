@@ -152,7 +152,7 @@ impl Cell {
     }
 }
 
-/// Counters of one call site: one [`Cell`] per thread slot (64 × 64 B = 4 KiB,
+/// Counters of one call site: one `Cell` per thread slot (64 × 64 B = 4 KiB,
 /// zero-initialized, so a `static` of it lives in `.bss` and costs resident memory
 /// only for the pages that threads touch).
 pub struct CallCounters {

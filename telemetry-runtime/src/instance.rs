@@ -14,7 +14,7 @@ pub struct AppInfo {
 }
 
 impl AppInfo {
-    /// An app with this name and version. [`app_info!`](crate::app_info) fills them
+    /// An app with this name and version. [`app_info!`](macro@crate::app_info) fills them
     /// from the calling crate's `Cargo.toml`.
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> AppInfo {
         AppInfo {

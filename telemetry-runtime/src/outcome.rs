@@ -1,7 +1,7 @@
 //! How a returned value is classified as `ok` or `err`.
 //!
 //! The macros do not look at how the return type is spelled: they hand the value
-//! to [`classify`](crate::__classify), which picks, at compile time, between types
+//! to a `Probe` (see [`Probe`]), which picks, at compile time, between types
 //! that implement [`CallOutcome`] (`Result` and any type of yours) and all others
 //! (always `ok`). So `io::Result<T>`, `anyhow::Result<T>` and your own aliases
 //! split into `ok` and `err` with no configuration.
