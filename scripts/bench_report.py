@@ -278,7 +278,7 @@ def svg_chart(rows, title):
 # ---- The report. ----
 
 
-def report(results, memory, command, provisional, loadavg, facts, svg_path):
+def report(results, memory, command, provisional, loadavg, facts, svg_path, started=None):
     doc = []
     say = doc.append
     say("# Benchmarks")
@@ -297,7 +297,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path):
     say("## Machine")
     say("")
     rows = [(k, v) for k, v in facts]
-    rows.append(("Run", datetime.datetime.now(datetime.timezone.utc)
+    rows.append(("Run started", started or datetime.datetime.now(datetime.timezone.utc)
                  .strftime("%Y-%m-%d %H:%M UTC")))
     if loadavg:
         rows.append(("Load average before the run", loadavg))
@@ -482,7 +482,7 @@ def generate(args):
     facts = args.facts if hasattr(args, "facts") else machine()
     try:
         markdown, svg = report(results, read_memory(log_text), args.command, args.provisional,
-                               args.loadavg, facts, args.svg)
+                               args.loadavg, facts, args.svg, getattr(args, "started", None))
     except Missing as missing:
         sys.exit(f"bench_report: no result for {missing} under {args.criterion}: "
                  "run every bench first (scripts/bench)")
@@ -561,6 +561,7 @@ def main():
     parser.add_argument("--provisional", action="store_true",
                         help="mark the figures as provisional (short or noisy run)")
     parser.add_argument("--loadavg", help="load average when the run started")
+    parser.add_argument("--started", help="when the run started (default: now)")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
     parser.add_argument("--svg", default=os.path.join("docs", "peers.svg"))
     parser.add_argument("--self-test", action="store_true")
