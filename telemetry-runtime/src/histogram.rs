@@ -407,6 +407,50 @@ mod tests {
         assert_eq!(merged, both.read(THREAD_SLOTS));
     }
 
+    /// Sets the bucket of `value` in `slot` to `count`, as if that many values
+    /// had been recorded there one by one (only the owner would write it).
+    fn preload(histogram: &Histogram, slot: Slot, value: u64, count: u64) {
+        histogram.record(slot, value);
+        let buckets = histogram.slot_buckets(slot.index()).unwrap();
+        let index = index_of(value);
+        // SAFETY: the group exists: `record` just installed it.
+        let group = unsafe { &*buckets.groups[index / SUB].load(Ordering::Acquire) };
+        group.0[index % SUB].store(count, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn buckets_keep_counting_past_billions_of_values() {
+        // A long criterion run records billions of calls into a few buckets: they
+        // go on counting one by one, and the merged totals and quantiles hold.
+        let pool = crate::counter::SlotPool::new();
+        let (one, two) = (pool.claim(), pool.claim());
+        let histogram = Histogram::new();
+        let (fast, slow) = (90, 5_000);
+        preload(&histogram, one, fast, 6_000_000_000);
+        preload(&histogram, two, fast, 3_000_000_000);
+        preload(&histogram, Slot::SHARED, slow, 1_000_000_000);
+        for slot in [one, two, Slot::SHARED] {
+            histogram.record(slot, fast);
+            histogram.record(slot, slow);
+        }
+        let counts = histogram.read(THREAD_SLOTS);
+        assert_eq!(
+            counts.buckets,
+            vec![
+                (index_of(fast) as u32, 9_000_000_003),
+                (index_of(slow) as u32, 1_000_000_003)
+            ]
+        );
+        assert_eq!(counts.count(), 10_000_000_006);
+        let [p50, p89, p99, p999] = counts.quantiles([0.5, 0.89, 0.99, 0.999]);
+        let mid = |value| {
+            let (low, high) = bucket_bounds(index_of(value));
+            low + (high - low).div_ceil(2)
+        };
+        assert_eq!((p50, p89), (Some(fast), Some(fast)));
+        assert_eq!((p99, p999), (Some(mid(slow)), Some(mid(slow))));
+    }
+
     #[test]
     fn slots_are_merged_and_allocated_per_group() {
         let pool = crate::counter::SlotPool::new();

@@ -447,6 +447,47 @@ mod tests {
     }
 
     #[test]
+    fn summaries_of_billions_of_calls_keep_their_counts_and_tail() {
+        // Ten billion calls of a criterion run: 99.8 % at ~100 ticks, a tail at
+        // ~10,000 and ~1,000,000 ticks, at a TSC-like scale.
+        let index = |ticks: u64| {
+            (0..crate::histogram::BUCKETS)
+                .find(|&i| bucket_bounds(i).1 >= ticks)
+                .unwrap() as u32
+        };
+        let counts = HistogramCounts {
+            buckets: vec![
+                (index(100), 9_980_000_000),
+                (index(10_000), 15_000_000),
+                (index(1_000_000), 5_000_000),
+            ],
+            overflow: 0,
+        };
+        let totals = Totals {
+            started: 10_000_000_000,
+            ok: 10_000_000_000,
+            sum_ticks: 9_980_000_000 * 100 + 15_000_000 * 10_000 + 5_000_000 * 1_000_000,
+            min_ticks: Some(100),
+            max_ticks: 1_000_000,
+            ..Totals::default()
+        };
+        let scale = Scale::from_ns_per_tick(0.4);
+        let summary = latency(&counts, &totals, scale, true);
+        assert_eq!(summary.count, 10_000_000_000);
+        assert_eq!((summary.min, summary.max), (40, 400_000));
+        assert_eq!(summary.mean, scale.to_ns(totals.sum_ticks / summary.count));
+        let near = |ns: u64, ticks: f64| (ns as f64 / (ticks * 0.4) - 1.0).abs() < 0.01;
+        assert!(
+            near(summary.p50, 100.0) && near(summary.p90, 100.0),
+            "{summary:?}"
+        );
+        assert!(near(summary.p99, 100.0), "{summary:?}");
+        assert!(near(summary.p999, 10_000.0), "{summary:?}");
+        let buckets = summary.buckets.unwrap();
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 10_000_000_000);
+    }
+
+    #[test]
     fn latency_quantiles_stay_between_min_and_max() {
         let histogram = Histogram::new();
         let mut totals = Totals::default();

@@ -1,0 +1,202 @@
+//! Threads hammering one fn: total calls per second with 1, 2 and as many threads
+//! as the machine has cores, for `#[counted]` and `#[timed]` beside a shared
+//! `AtomicU64` and metered's `HitCount` and `ResponseTime`.
+//!
+//! ```text
+//! cargo bench --bench contention
+//! ```
+//!
+//! Each criterion iteration is one call on every thread: criterion's time per
+//! iteration is the wall time of a round, and its throughput (elements per second,
+//! one element per thread) is the total number of calls per second. The threads
+//! live for the whole case and meet at a barrier before and after each sample, so
+//! neither spawning nor claiming a thread slot is measured.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, LazyLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use telemetry::{counted, timed};
+
+#[counted]
+#[inline(never)]
+fn counted_fn(x: u64) -> u64 {
+    black_box(x).wrapping_add(1)
+}
+
+#[timed]
+#[inline(never)]
+fn timed_fn(x: u64) -> u64 {
+    black_box(x).wrapping_add(1)
+}
+
+static SHARED: AtomicU64 = AtomicU64::new(0);
+
+#[inline(never)]
+fn atomic_u64(x: u64) -> u64 {
+    SHARED.fetch_add(1, Ordering::Relaxed);
+    black_box(x).wrapping_add(1)
+}
+
+#[derive(Default, Debug)]
+struct MeteredService {
+    metrics: MeteredMetrics,
+}
+
+#[metered::metered(registry = MeteredMetrics)]
+impl MeteredService {
+    #[measure(metered::HitCount)]
+    #[inline(never)]
+    fn hit_count(&self, x: u64) -> u64 {
+        black_box(x).wrapping_add(1)
+    }
+
+    #[measure(metered::ResponseTime)]
+    #[inline(never)]
+    fn response_time(&self, x: u64) -> u64 {
+        black_box(x).wrapping_add(1)
+    }
+}
+
+static METERED: LazyLock<MeteredService> = LazyLock::new(MeteredService::default);
+
+fn metered_hit_count(x: u64) -> u64 {
+    METERED.hit_count(x)
+}
+
+fn metered_response_time(x: u64) -> u64 {
+    METERED.response_time(x)
+}
+
+/// A case: its name and the fn the threads call.
+type Case = (&'static str, fn(u64) -> u64);
+
+const CASES: [Case; 5] = [
+    ("counted", counted_fn),
+    ("timed", timed_fn),
+    ("atomic_u64", atomic_u64),
+    ("metered_hit_count", metered_hit_count),
+    ("metered_response_time", metered_response_time),
+];
+
+/// `threads` threads that each make `rounds` calls of `call` when told to.
+struct Crew {
+    rounds: Arc<AtomicU64>,
+    start: Arc<Barrier>,
+    done: Arc<Barrier>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+const QUIT: u64 = u64::MAX;
+
+impl Crew {
+    fn new(threads: usize, call: fn(u64) -> u64) -> Crew {
+        let rounds = Arc::new(AtomicU64::new(0));
+        let start = Arc::new(Barrier::new(threads + 1));
+        let done = Arc::new(Barrier::new(threads + 1));
+        let threads = (0..threads)
+            .map(|_| {
+                let (rounds, start, done) = (rounds.clone(), start.clone(), done.clone());
+                std::thread::spawn(move || loop {
+                    start.wait();
+                    let n = rounds.load(Ordering::Acquire);
+                    if n == QUIT {
+                        return;
+                    }
+                    for i in 0..n {
+                        black_box(call(black_box(i)));
+                    }
+                    done.wait();
+                })
+            })
+            .collect();
+        Crew {
+            rounds,
+            start,
+            done,
+            threads,
+        }
+    }
+
+    /// Wall time of `rounds` calls on every thread at once.
+    fn run(&self, rounds: u64) -> Duration {
+        self.rounds.store(rounds, Ordering::Release);
+        let begin = Instant::now();
+        self.start.wait();
+        self.done.wait();
+        begin.elapsed()
+    }
+}
+
+impl Drop for Crew {
+    fn drop(&mut self) {
+        self.rounds.store(QUIT, Ordering::Release);
+        self.start.wait();
+        for thread in self.threads.drain(..) {
+            thread.join().expect("worker");
+        }
+    }
+}
+
+fn thread_counts() -> Vec<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut counts = vec![1, 2, cores];
+    counts.sort_unstable();
+    counts.dedup();
+    counts
+}
+
+/// The crews record what they should: every call of every thread is counted.
+fn verify() {
+    let stats =
+        |name: &str| telemetry::snapshot().functions[&format!("contention::{name}")].clone();
+    let (counted, timed) = (stats("counted_fn"), stats("timed_fn"));
+    let (shared, hits) = (
+        SHARED.load(Ordering::Relaxed),
+        METERED.metrics.hit_count.hit_count.get(),
+    );
+    let responses = METERED
+        .metrics
+        .response_time
+        .response_time
+        .histogram()
+        .len();
+    for (_, call) in CASES {
+        Crew::new(2, call).run(1000);
+    }
+    assert_eq!(stats("counted_fn").ok - counted.ok, 2000);
+    let timed_after = stats("timed_fn");
+    assert_eq!(timed_after.ok - timed.ok, 2000);
+    let count = |s: &telemetry::FunctionStats| s.latency_ns.as_ref().map_or(0, |l| l.count);
+    assert_eq!(count(&timed_after) - count(&timed), 2000);
+    assert_eq!(SHARED.load(Ordering::Relaxed) - shared, 2000);
+    assert_eq!(METERED.metrics.hit_count.hit_count.get() - hits, 2000);
+    let responses_after = METERED
+        .metrics
+        .response_time
+        .response_time
+        .histogram()
+        .len();
+    assert_eq!(responses_after - responses, 2000);
+}
+
+fn contention(c: &mut Criterion) {
+    verify();
+    let mut group = c.benchmark_group("contention");
+    for (name, call) in CASES {
+        for threads in thread_counts() {
+            let crew = Crew::new(threads, call);
+            group.throughput(Throughput::Elements(threads as u64));
+            group.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|rounds| crew.run(rounds))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, contention);
+criterion_main!(benches);

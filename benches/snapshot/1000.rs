@@ -1,0 +1,20 @@
+//! `snapshot()` and `to_json` with 1,000 timed fns: see `common.rs`.
+
+mod common;
+
+seq_macro::seq!(I in 0..1000 {
+    #(
+        #[telemetry::timed]
+        #[allow(dead_code)]
+        fn f~I(x: u64) -> u64 {
+            x.wrapping_add(I)
+        }
+    )*
+});
+
+fn snapshot(c: &mut criterion::Criterion) {
+    common::bench(c, 1000);
+}
+
+criterion::criterion_group!(benches, snapshot);
+criterion::criterion_main!(benches);
