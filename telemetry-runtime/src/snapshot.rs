@@ -1,6 +1,7 @@
 //! Snapshots: every instrumented fn's counters and latency summary, with the
 //! process's and machine's facts, as a serde value (`schema_version` 1).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -291,7 +292,7 @@ impl Snapshot {
 }
 
 fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
-    let mut collected: BTreeMap<String, Collected> = BTreeMap::new();
+    let mut collected: Vec<(Cow<'static, str>, Collected)> = Vec::new();
     for site in call_sites() {
         let Some(name) = site.name() else { continue };
         let totals = site.counters().totals(pool());
@@ -301,32 +302,38 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
             (true, Some(histogram)) => Some(histogram.read(pool().cells_in_use())),
             _ => None,
         };
-        match collected.get_mut(name.as_ref()) {
-            // Two sites with one name (an explicit `name`, or trait impls of one
-            // method name) are one entry.
-            Some(entry) => entry.merge(site.kind(), totals, histogram),
-            None => {
-                let kind = site.kind();
-                collected.insert(
-                    name.into_owned(),
-                    Collected {
-                        kind,
-                        totals,
-                        histogram,
-                    },
-                );
+        let kind = site.kind();
+        collected.push((
+            name,
+            Collected {
+                kind,
+                totals,
+                histogram,
+            },
+        ));
+    }
+    // One sort, then neighbours with one name (an explicit `name`, or trait
+    // impls of one method name) become one entry.
+    collected.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut merged: Vec<(Cow<'static, str>, Collected)> = Vec::with_capacity(collected.len());
+    for (name, entry) in collected {
+        match merged.last_mut() {
+            Some((last, into)) if *last == name => {
+                into.merge(entry.kind, entry.totals, entry.histogram)
             }
+            _ => merged.push((name, entry)),
         }
     }
-    let timed = collected.values().any(|entry| entry.histogram.is_some());
+    let timed = merged.iter().any(|(_, entry)| entry.histogram.is_some());
     let scale = if timed {
         Scale::measure()
     } else {
         Scale::IDENTITY
     };
-    collected
+    // Built from sorted, distinct keys: a linear bulk build, no tree search.
+    merged
         .into_iter()
-        .map(|(name, entry)| (name, entry.into_stats(scale, level)))
+        .map(|(name, entry)| (name.into_owned(), entry.into_stats(scale, level)))
         .collect()
 }
 
