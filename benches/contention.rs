@@ -33,33 +33,9 @@ fn timed_fn(x: u64) -> u64 {
     black_box(x).wrapping_add(1)
 }
 
-static SHARED: AtomicU64 = AtomicU64::new(0);
-
-#[inline(never)]
-fn atomic_u64(x: u64) -> u64 {
-    SHARED.fetch_add(1, Ordering::Relaxed);
-    black_box(x).wrapping_add(1)
-}
-
-#[derive(Default, Debug)]
-struct MeteredService {
-    metrics: MeteredMetrics,
-}
-
-#[metered::metered(registry = MeteredMetrics)]
-impl MeteredService {
-    #[measure(metered::HitCount)]
-    #[inline(never)]
-    fn hit_count(&self, x: u64) -> u64 {
-        black_box(x).wrapping_add(1)
-    }
-
-    #[measure(metered::ResponseTime)]
-    #[inline(never)]
-    fn response_time(&self, x: u64) -> u64 {
-        black_box(x).wrapping_add(1)
-    }
-}
+#[path = "support/shared_peers.rs"]
+mod shared_peers;
+use shared_peers::{atomic_u64, MeteredService, SHARED};
 
 static METERED: LazyLock<MeteredService> = LazyLock::new(MeteredService::default);
 

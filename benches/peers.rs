@@ -95,34 +95,9 @@ fn clock_pair(x: u64) -> u64 {
     result
 }
 
-static HITS: AtomicU64 = AtomicU64::new(0);
-
-#[inline(never)]
-fn atomic_u64(x: u64) -> u64 {
-    HITS.fetch_add(1, Ordering::Relaxed);
-    black_box(x).wrapping_add(1)
-}
-
-/// metered measures methods of a type that owns the generated registry.
-#[derive(Default, Debug)]
-struct MeteredService {
-    metrics: MeteredMetrics,
-}
-
-#[metered::metered(registry = MeteredMetrics)]
-impl MeteredService {
-    #[measure(metered::HitCount)]
-    #[inline(never)]
-    fn hit_count(&self, x: u64) -> u64 {
-        black_box(x).wrapping_add(1)
-    }
-
-    #[measure(metered::ResponseTime)]
-    #[inline(never)]
-    fn response_time(&self, x: u64) -> u64 {
-        black_box(x).wrapping_add(1)
-    }
-}
+#[path = "support/shared_peers.rs"]
+mod shared_peers;
+use shared_peers::{atomic_u64, MeteredService, SHARED};
 
 #[inline(never)]
 fn metrics_counter_macro(x: u64) -> u64 {
@@ -294,7 +269,7 @@ fn verify(
     let peers = peers();
     let stats = |name: &str| telemetry::snapshot().functions[&format!("peers::{name}")].clone();
     let before = ["counted_fn", "timed_fn", "timed_fallible", "timed_async"].map(stats);
-    let hits = HITS.load(Ordering::Relaxed);
+    let hits = SHARED.load(Ordering::Relaxed);
     let closed = CLOSED_SPANS.with(Cell::get);
     let spans = peers.fastrace_spans.load(Ordering::Relaxed);
     let quanta_before = quanta_hdr.histogram.lock().unwrap().len();
@@ -322,7 +297,7 @@ fn verify(
         }
     }
     assert!(after[1].latency_ns.is_some() && after[3].latency_ns.is_some());
-    assert_eq!(HITS.load(Ordering::Relaxed) - hits, CHECK_CALLS);
+    assert_eq!(SHARED.load(Ordering::Relaxed) - hits, CHECK_CALLS);
     assert!(service.metrics.hit_count.hit_count.get() >= CHECK_CALLS);
     assert!(
         service

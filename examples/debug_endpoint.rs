@@ -18,15 +18,19 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::process::ExitCode;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use axum::http::{header::CONTENT_TYPE, StatusCode, Uri};
 use axum::routing::get;
 use axum::Router;
 use telemetry::{counted, timed};
+
+#[path = "support/executor.rs"]
+mod executor;
+use executor::{block_on, YieldOnce};
 
 /// The port served when `--port` is not given.
 const DEFAULT_PORT: u16 = 9898;
@@ -218,32 +222,5 @@ fn workload(worker: u64) {
             block_on(render);
         }
         std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-#[derive(Default)]
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-/// Drives a future to completion on this thread (enough for the workload).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
     }
 }

@@ -6,11 +6,12 @@
 //! ```
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use telemetry::{counted, timed};
+
+#[path = "support/executor.rs"]
+mod executor;
+use executor::{block_on, YieldOnce};
 
 /// A small in-memory store whose every method is counted and timed.
 #[derive(Default)]
@@ -65,34 +66,6 @@ fn log_line(line: &str) -> usize {
 async fn search(store_size: usize, needle: u64) -> Vec<u64> {
     YieldOnce::default().await;
     (0..store_size as u64).filter(|i| i % needle == 0).collect()
-}
-
-/// A future that is pending once, like an I/O wait.
-#[derive(Default)]
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-/// Drives a future to completion on this thread (enough for a demo).
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
 }
 
 fn main() {
