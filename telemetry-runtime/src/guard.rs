@@ -102,19 +102,23 @@ impl<const TIMED: bool> SyncGuard<TIMED> {
     /// Counts a normal return.
     #[inline(always)]
     pub fn exit(self, outcome: Outcome) {
-        let this = ManuallyDrop::new(self);
-        let latency = latency::<TIMED>(this.start);
-        INNERMOST.set(this.outer);
-        completion(this.site, this.slot, field_of(outcome), latency);
+        ManuallyDrop::new(self).finish(field_of(outcome));
+    }
+
+    /// Reads the clock before anything else, so the bookkeeping below is not
+    /// timed, then puts back the outer mark and counts the call as `field`.
+    #[inline(always)]
+    fn finish(&self, field: Field) {
+        let latency = latency::<TIMED>(self.start);
+        INNERMOST.set(self.outer);
+        completion(self.site, self.slot, field, latency);
     }
 }
 
 impl<const TIMED: bool> Drop for SyncGuard<TIMED> {
     /// Only reached when the body unwinds (after the panic hook has run).
     fn drop(&mut self) {
-        let latency = latency::<TIMED>(self.start);
-        INNERMOST.set(self.outer);
-        completion(self.site, self.slot, Field::Panics, latency);
+        self.finish(Field::Panics);
     }
 }
 
