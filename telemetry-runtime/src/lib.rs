@@ -13,6 +13,8 @@ pub mod histogram;
 mod sync;
 
 #[cfg(not(loom))]
+mod atomic_file;
+#[cfg(not(loom))]
 mod lock;
 
 #[cfg(not(loom))]
