@@ -352,8 +352,6 @@ fn log_once(level: log::Level, message: String) {
 
 #[cfg(test)]
 mod tests {
-    use std::error::Error as _;
-
     use super::*;
 
     #[test]
