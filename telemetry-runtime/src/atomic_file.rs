@@ -60,7 +60,10 @@ impl Temporary {
     /// Gives the file `target`'s name, replacing any file there (a rename,
     /// atomic on one file system).
     pub fn rename_to(mut self, target: &Path) -> io::Result<()> {
-        let path = self.path.take().expect("a temporary file has a path until renamed");
+        let path = self
+            .path
+            .take()
+            .expect("a temporary file has a path until renamed");
         fs::rename(&path, target).inspect_err(|_| {
             let _ = fs::remove_file(&path);
         })
@@ -71,7 +74,10 @@ impl Temporary {
     /// file another process created meanwhile. The temporary name is removed on
     /// drop either way.
     pub fn link_as_new(&self, target: &Path) -> io::Result<()> {
-        let path = self.path.as_ref().expect("a temporary file has a path until renamed");
+        let path = self
+            .path
+            .as_ref()
+            .expect("a temporary file has a path until renamed");
         fs::hard_link(path, target)
     }
 }

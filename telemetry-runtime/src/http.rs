@@ -206,17 +206,19 @@ fn parameters(query: &str) -> impl Iterator<Item = Result<(String, String), Stri
 /// escape stays as it is, and bytes that are not UTF-8 become U+FFFD. In a
 /// debug request either is a typo, so it is rejected, saying what is accepted.
 fn check_encoding(component: &str) -> Result<(), String> {
-    let escapes = component.split('%').skip(1).all(|after| {
+    let escapes_complete = component.split('%').skip(1).all(|after| {
         let hex = after.as_bytes().get(..2);
         hex.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
     });
-    if escapes && percent_encoding::percent_decode_str(component).decode_utf8().is_ok() {
-        return Ok(());
+    let decoded = percent_encoding::percent_decode_str(component);
+    if escapes_complete && decoded.decode_utf8().is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid percent-encoding in query component {component:?}: expected % \
+             followed by two hex digits, and UTF-8 once decoded"
+        ))
     }
-    Err(format!(
-        "invalid percent-encoding in query component {component:?}: expected % \
-         followed by two hex digits, and UTF-8 once decoded"
-    ))
 }
 
 #[cfg(test)]
@@ -341,7 +343,10 @@ mod tests {
         );
         for bad in ["k=%", "k=%g1", "k=%+1", "%%41=1", "k=%C3"] {
             let error = decoded(bad).unwrap_err();
-            assert!(error.contains("expected % followed by two hex digits"), "{bad}: {error}");
+            assert!(
+                error.contains("expected % followed by two hex digits"),
+                "{bad}: {error}"
+            );
         }
         let error = decoded("ok=1&k=%4").unwrap_err();
         assert!(error.contains("query component \"%4\""), "{error}");

@@ -38,11 +38,10 @@ pub fn use_installation_id(path: impl AsRef<Path>) -> Result<uuid::Uuid, Install
     if let Some(current) = INSTANCE_ID.get() {
         return Err(InstallationIdError::TooLate { current: *current });
     }
-    let id =
-        installation_file::load_or_create(path).map_err(|source| InstallationIdError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+    let id = installation_file::load_or_create(path).map_err(|source| InstallationIdError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     INSTANCE_ID
         .set(id)
         .map_err(|_| InstallationIdError::TooLate {
