@@ -109,14 +109,13 @@ fn temporary_path(target: &Path) -> io::Result<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn scratch(test: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "telemetry-atomic-file-{test}-{}",
-            std::process::id()
-        ));
+    /// A new empty directory for the test `test`, in the system's temporary
+    /// directory; the test removes it at its end.
+    pub(crate) fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("telemetry-{test}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -133,7 +132,7 @@ mod tests {
 
     #[test]
     fn a_replaced_file_holds_exactly_the_new_bytes_and_nothing_is_left_over() {
-        let dir = scratch("replace");
+        let dir = scratch("atomic-file-replace");
         let path = dir.join("report.json");
         replace(&path, b"{\"first\":1}").unwrap();
         replace(&path, b"{\"b\":2}").unwrap();
@@ -147,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_link_never_replaces_an_existing_file() {
-        let dir = scratch("link");
+        let dir = scratch("atomic-file-link");
         let path = dir.join("id");
         let first = Temporary::write(&path, b"first", Readers::Owner).unwrap();
         first.link_as_new(&path).unwrap();
@@ -166,7 +165,7 @@ mod tests {
     fn owner_only_files_have_mode_0600() {
         use std::os::unix::fs::PermissionsExt;
 
-        let dir = scratch("mode");
+        let dir = scratch("atomic-file-mode");
         let path = dir.join("id");
         Temporary::write(&path, b"x", Readers::Owner)
             .unwrap()

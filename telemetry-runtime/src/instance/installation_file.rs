@@ -72,19 +72,8 @@ fn write_temporary(path: &Path, id: uuid::Uuid) -> io::Result<Temporary> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-
-    fn scratch(test: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "telemetry-installation-id-{test}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::atomic_file::tests::scratch;
 
     fn leftovers(dir: &Path) -> Vec<String> {
         fs::read_dir(dir)
@@ -96,7 +85,7 @@ mod tests {
 
     #[test]
     fn an_id_is_created_once_and_reused() {
-        let dir = scratch("reuse");
+        let dir = scratch("installation-id-reuse");
         let path = dir.join("nested/installation-id");
         let first = load_or_create(&path).unwrap();
         assert_eq!(first.get_version_num(), 4);
@@ -111,7 +100,7 @@ mod tests {
     fn the_file_is_readable_by_its_owner_only() {
         use std::os::unix::fs::PermissionsExt;
 
-        let dir = scratch("mode");
+        let dir = scratch("installation-id-mode");
         let path = dir.join("id");
         load_or_create(&path).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode();
@@ -121,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_file_is_replaced() {
-        let dir = scratch("corrupt");
+        let dir = scratch("installation-id-corrupt");
         let path = dir.join("id");
         for corrupt in [
             &b"not a uuid"[..],
@@ -144,7 +133,7 @@ mod tests {
 
     #[test]
     fn an_id_written_by_hand_is_kept() {
-        let dir = scratch("by-hand");
+        let dir = scratch("installation-id-by-hand");
         let path = dir.join("id");
         fs::write(&path, "  6F1C2A9E-81D3-4B7F-9A6E-0C3D2B1F4E8A \n").unwrap();
         let id = load_or_create(&path).unwrap();
@@ -154,7 +143,7 @@ mod tests {
 
     #[test]
     fn an_unusable_path_is_an_error_not_a_panic() {
-        let dir = scratch("unusable");
+        let dir = scratch("installation-id-unusable");
         let file = dir.join("plain-file");
         fs::write(&file, "x").unwrap();
         // A file where a directory should be.
