@@ -16,7 +16,6 @@ pub(crate) enum Readers {
     /// The process's default (its umask decides).
     Default,
     /// The owner only (mode 0600 on Unix).
-    #[cfg_attr(not(unix), allow(dead_code))]
     Owner,
 }
 
@@ -157,22 +156,6 @@ pub(crate) mod tests {
         drop(second);
         assert_eq!(fs::read(&path).unwrap(), b"first");
         assert_eq!(names(&dir), ["id"]);
-        let _ = fs::remove_dir_all(dir);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn owner_only_files_have_mode_0600() {
-        use std::os::unix::fs::PermissionsExt;
-
-        let dir = scratch("atomic-file-mode");
-        let path = dir.join("id");
-        Temporary::write(&path, b"x", Readers::Owner)
-            .unwrap()
-            .rename_to(&path)
-            .unwrap();
-        let mode = fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
         let _ = fs::remove_dir_all(dir);
     }
 }
