@@ -2,13 +2,14 @@
 //! snapshot and that `promtool check metrics` accepts, and the answers of
 //! `telemetry::http` to debug requests.
 
-mod common;
+mod support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Once;
 
-use common::{block_on, expect_panic, named, poll_once, yield_once};
+use support::counts::{expect_panic, named};
+use support::executor::{block_on, poll_once, yield_once};
 use telemetry::{counted, timed};
 
 #[timed]

@@ -6,19 +6,15 @@
 //! Each test runs in a process of its own (consent is per process); intervals
 //! and delays are milliseconds, and every wait is bounded.
 
-#[path = "support/collector.rs"]
-mod collector;
-#[path = "support/isolated.rs"]
-mod isolated;
-#[path = "support/leaks.rs"]
-mod leaks;
+mod support;
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use collector::{Behaviour, Collector};
-use isolated::{isolated, logs};
 use serde_json::Value;
+use support::collector::{self, Behaviour, Collector};
+use support::isolated::{isolated, logs};
+use support::leaks;
 use telemetry::{
     Consent, ConsentDecision, ConsentSource, DetailsLevel, DryRun, Reporter, ReporterBuilder,
     Snapshot, UpdateInfo,

@@ -181,8 +181,9 @@ fn parse_bool(value: &str) -> Result<bool, String> {
     }
 }
 
-/// The decoded `key=value` pairs of a query string; a key without `=` has an
-/// empty value, and empty pairs (`a=1&&b=2`) are skipped.
+/// The decoded `key=value` pairs of a query string, as HTML forms encode them
+/// (`+` is a space); a key without `=` has an empty value, and empty pairs
+/// (`a=1&&b=2`) are skipped.
 fn parameters(query: &str) -> impl Iterator<Item = Result<(String, String), String>> + '_ {
     query
         .strip_prefix('?')
@@ -191,36 +192,33 @@ fn parameters(query: &str) -> impl Iterator<Item = Result<(String, String), Stri
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((decode(key)?, decode(value)?))
+            check_encoding(key)?;
+            check_encoding(value)?;
+            // One non-empty pair, with no `&` in it: exactly one (key, value).
+            let (key, value) = form_urlencoded::parse(pair.as_bytes())
+                .next()
+                .unwrap_or_default();
+            Ok((key.into_owned(), value.into_owned()))
         })
 }
 
-/// Percent-decodes a query component (`+` is a space, as HTML forms send it).
-fn decode(component: &str) -> Result<String, String> {
-    let invalid = || {
-        format!(
+/// `form_urlencoded` decodes leniently, as browsers do: a `%` that starts no
+/// escape stays as it is, and bytes that are not UTF-8 become U+FFFD. In a
+/// debug request either is a typo, so it is rejected, saying what is accepted.
+fn check_encoding(component: &str) -> Result<(), String> {
+    let escapes_complete = component.split('%').skip(1).all(|after| {
+        let hex = after.as_bytes().get(..2);
+        hex.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    let decoded = percent_encoding::percent_decode_str(component);
+    if escapes_complete && decoded.decode_utf8().is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
             "invalid percent-encoding in query component {component:?}: expected % \
              followed by two hex digits, and UTF-8 once decoded"
-        )
-    };
-    let mut bytes = Vec::with_capacity(component.len());
-    let mut rest = component.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        rest = tail;
-        match byte {
-            b'+' => bytes.push(b' '),
-            b'%' => {
-                let digit = |i: usize| {
-                    let c = *rest.get(i).ok_or_else(invalid)?;
-                    (c as char).to_digit(16).ok_or_else(invalid)
-                };
-                bytes.push((digit(0)? * 16 + digit(1)?) as u8);
-                rest = &rest[2..];
-            }
-            _ => bytes.push(byte),
-        }
+        ))
     }
-    String::from_utf8(bytes).map_err(|_| invalid())
 }
 
 #[cfg(test)]
@@ -335,8 +333,22 @@ mod tests {
 
     #[test]
     fn decoding() {
-        assert_eq!(decode("a+b%20c%2B").unwrap(), "a b c+");
-        assert_eq!(decode("%C3%A9").unwrap(), "é");
-        assert!(decode("%").is_err() && decode("%g1").is_err() && decode("%+1").is_err());
+        let decoded = |query| parameters(query).collect::<Result<Vec<_>, _>>();
+        let pair = |key: &str, value: &str| (key.to_owned(), value.to_owned());
+        assert_eq!(decoded("k=a+b%20c%2B").unwrap(), [pair("k", "a b c+")]);
+        assert_eq!(decoded("%C3%A9=%c3%a9").unwrap(), [pair("é", "é")]);
+        assert_eq!(
+            decoded("?a&&=b&c=d=e").unwrap(),
+            [pair("a", ""), pair("", "b"), pair("c", "d=e")]
+        );
+        for bad in ["k=%", "k=%g1", "k=%+1", "%%41=1", "k=%C3"] {
+            let error = decoded(bad).unwrap_err();
+            assert!(
+                error.contains("expected % followed by two hex digits"),
+                "{bad}: {error}"
+            );
+        }
+        let error = decoded("ok=1&k=%4").unwrap_err();
+        assert!(error.contains("query component \"%4\""), "{error}");
     }
 }

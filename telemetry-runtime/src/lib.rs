@@ -13,6 +13,11 @@ pub mod histogram;
 mod sync;
 
 #[cfg(not(loom))]
+mod atomic_file;
+#[cfg(not(loom))]
+mod lock;
+
+#[cfg(not(loom))]
 pub mod anonymize;
 #[cfg(not(loom))]
 pub mod clock;

@@ -383,11 +383,13 @@ pub struct ReporterStatus {
 }
 
 /// Settings a reporter cannot start with.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReporterError {
     /// The collector URL; the message says what is accepted.
+    #[error("{0}")]
     InvalidUrl(String),
     /// A duration out of range.
+    #[error("invalid reporter setting {setting}({value:?}): accepted: {accepted}")]
     InvalidSetting {
         /// The builder method.
         setting: &'static str,
@@ -397,33 +399,6 @@ pub enum ReporterError {
         accepted: &'static str,
     },
     /// The reporter's thread could not be started.
-    Spawn(io::Error),
-}
-
-impl fmt::Display for ReporterError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReporterError::InvalidUrl(message) => f.write_str(message),
-            ReporterError::InvalidSetting {
-                setting,
-                value,
-                accepted,
-            } => write!(
-                f,
-                "invalid reporter setting {setting}({value:?}): accepted: {accepted}"
-            ),
-            ReporterError::Spawn(error) => {
-                write!(f, "cannot start the telemetry reporter's thread: {error}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ReporterError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ReporterError::Spawn(error) => Some(error),
-            _ => None,
-        }
-    }
+    #[error("cannot start the telemetry reporter's thread: {0}")]
+    Spawn(#[source] io::Error),
 }

@@ -2,16 +2,14 @@
 //! or the log. Both take the same bytes from the same caller, so a dry run shows
 //! exactly what a real run sends.
 
-use std::fs;
-use std::io::Write;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ureq::http::Uri;
 
 use super::update::UpdateInfo;
 use super::DryRun;
+use crate::atomic_file;
 
 /// The most of a collector's response body that is read: an update notice is
 /// a few dozen bytes, and whatever else a collector sends must not cost memory.
@@ -176,7 +174,7 @@ fn dry_run(to: &DryRun, collector: &Collector, body: &[u8]) -> Result<(), String
             Ok(())
         }
         DryRun::File(path) => {
-            write_replacing(path, body).map_err(|error| {
+            atomic_file::replace(path, body).map_err(|error| {
                 format!(
                     "telemetry dry run: cannot write the report to {}: {error}",
                     path.display()
@@ -191,23 +189,6 @@ fn dry_run(to: &DryRun, collector: &Collector, body: &[u8]) -> Result<(), String
             Ok(())
         }
     }
-}
-
-/// Replaces the file with exactly `body`, through a temporary file and a
-/// rename, so a reader sees the previous report or the new one, never half.
-fn write_replacing(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".{}.tmp", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    let written = fs::File::create(&temporary).and_then(|mut file| {
-        file.write_all(body)?;
-        file.sync_all()
-    });
-    let renamed = written.and_then(|()| fs::rename(&temporary, path));
-    if renamed.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    renamed
 }
 
 fn shorten(mut text: String) -> String {
@@ -266,15 +247,21 @@ mod tests {
 
     #[test]
     fn a_dry_run_file_holds_exactly_the_last_report() {
+        use std::fs;
+
         let dir = std::env::temp_dir().join(format!("telemetry-dry-run-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("report.json");
-        write_replacing(&path, b"{\"first\":1}").unwrap();
-        write_replacing(&path, b"{\"b\":2}").unwrap();
+        let collector = Collector::parse("http://127.0.0.1:9/report").unwrap();
+        let to = DryRun::File(path.clone());
+        dry_run(&to, &collector, b"{\"first\":1}").unwrap();
+        dry_run(&to, &collector, b"{\"b\":2}").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{\"b\":2}");
         let leftovers = fs::read_dir(&dir).unwrap().count();
         assert_eq!(leftovers, 1);
-        assert!(write_replacing(&dir.join("missing/report.json"), b"{}").is_err());
+        let missing = DryRun::File(dir.join("missing/report.json"));
+        let error = dry_run(&missing, &collector, b"{}").unwrap_err();
+        assert!(error.contains("cannot write the report to"), "{error}");
         let _ = fs::remove_dir_all(dir);
     }
 }

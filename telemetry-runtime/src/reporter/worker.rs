@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::consent::{consent, Consent};
 use crate::instance::{instance_id, unix_ms};
+use crate::lock::{lock, wait_timeout};
 use crate::snapshot::DetailsLevel;
 
 use super::schedule::{self, Backoff, Gate};
@@ -116,9 +117,7 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The lock is never held across a report or the app's callback, and
         // the data stays consistent if a holder panicked.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner)
     }
 
     pub fn status(&self) -> ReporterStatus {
@@ -151,11 +150,7 @@ impl Shared {
                     final_report_sent: inner.final_report_sent,
                 };
             }
-            inner = self
-                .changed
-                .wait_timeout(inner, deadline - now)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+            inner = wait_timeout(&self.changed, inner, deadline - now);
         }
     }
 
@@ -170,11 +165,7 @@ impl Shared {
             if now >= until {
                 return None;
             }
-            inner = self
-                .changed
-                .wait_timeout(inner, until - now)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+            inner = wait_timeout(&self.changed, inner, until - now);
         }
     }
 }
