@@ -648,7 +648,6 @@ mod tests {
             #[serde(with = "bytes")]
             bytes: Vec<u8>,
             int_keys: BTreeMap<i32, &'static str>,
-            bool_keys: BTreeMap<bool, ()>,
             char_keys: BTreeMap<char, u8>,
             none: Option<u8>,
             some_none: Option<Option<u8>>,
@@ -678,7 +677,6 @@ mod tests {
             extremes: (i64::MIN, i64::MAX, u64::MAX, i128::MIN, u128::MAX, -0, 0),
             bytes: vec![0, 255],
             int_keys: [(-1, "a"), (20, "b")].into(),
-            bool_keys: [(false, ()), (true, ())].into(),
             char_keys: [('k', 1)].into(),
             none: None,
             some_none: Some(None),
@@ -687,6 +685,12 @@ mod tests {
         assert_same_as_serde_json(&Shapes::Tuple(3, true));
         assert_same_as_serde_json(&Vec::<u8>::new());
         assert_same_as_serde_json(&BTreeMap::<String, u8>::new());
+        // As recent serde_json versions write them (older ones refuse bool keys).
+        let bool_keys: BTreeMap<bool, ()> = [(false, ()), (true, ())].into();
+        assert_eq!(
+            to_string(&bool_keys, false).unwrap(),
+            r#"{"false":null,"true":null}"#
+        );
     }
 
     #[test]
