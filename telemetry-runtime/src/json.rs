@@ -141,6 +141,8 @@ impl Writer {
 /// An array or object being written, and whether it has no entry yet.
 struct Compound<'a> {
     writer: &'a mut Writer,
+    /// `]` or `}`.
+    close: char,
     first: bool,
     /// Inside `{"variant": …}`, which closes too.
     in_variant: bool,
@@ -151,6 +153,7 @@ impl<'a> Compound<'a> {
         writer.open(bracket);
         Compound {
             writer,
+            close: if bracket == '[' { ']' } else { '}' },
             first: true,
             in_variant,
         }
@@ -193,8 +196,8 @@ impl<'a> Compound<'a> {
         value.serialize(&mut *self.writer)
     }
 
-    fn end(self, bracket: char) -> Result<(), Error> {
-        self.writer.close(bracket, self.first);
+    fn finish(self) -> Result<(), Error> {
+        self.writer.close(self.close, self.first);
         if self.in_variant {
             self.writer.close('}', false);
         }
@@ -291,9 +294,9 @@ impl<'a> ser::Serializer for &'a mut Writer {
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
         let mut array = Compound::open(self, '[', false);
         for byte in v {
-            ser::SerializeSeq::serialize_element(&mut array, byte)?;
+            array.element(byte)?;
         }
-        array.end(']')
+        array.finish()
     }
 
     fn serialize_none(self) -> Result<(), Error> {
@@ -391,57 +394,54 @@ impl<'a> ser::Serializer for &'a mut Writer {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
+/// serde's four array-like compound traits: each is a JSON array.
+macro_rules! array_like {
+    ($($serde_trait:ident::$add:ident),*) => {$(
+        impl ser::$serde_trait for Compound<'_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+            fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self, ']')
-    }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
+array_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+/// serde's two struct-like compound traits: each is a JSON object.
+macro_rules! struct_like {
+    ($($serde_trait:ident),*) => {$(
+        impl ser::$serde_trait for Compound<'_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self, ']')
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                name: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.field(name, value)
+            }
+
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self, ']')
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self, ']')
-    }
-}
+struct_like!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
@@ -456,41 +456,7 @@ impl ser::SerializeMap for Compound<'_> {
     }
 
     fn end(self) -> Result<(), Error> {
-        Compound::end(self, '}')
-    }
-}
-
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(name, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self, '}')
-    }
-}
-
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(name, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self, '}')
+        self.finish()
     }
 }
 
