@@ -168,20 +168,21 @@ impl<'a> Compound<'a> {
     fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         self.writer.next_entry(self.first);
         self.first = false;
-        // A key is any scalar, written as a string: serialize it alone, then quote
-        // what is not quoted yet (numbers and bools, as `serde_json` does).
-        let text = to_string(key, false)?;
-        match text.as_bytes().first() {
-            Some(b'"') => self.writer.out.push_str(&text),
+        // A key is any scalar, written as a string: write it as a value, then
+        // quote what is not quoted yet (numbers and bools, as `serde_json` does).
+        let start = self.writer.out.len();
+        key.serialize(&mut *self.writer)?;
+        match self.writer.out.as_bytes().get(start) {
+            Some(b'"') => {}
             Some(b'-' | b'0'..=b'9' | b't' | b'f') => {
-                self.writer.out.push('"');
-                self.writer.out.push_str(&text);
+                self.writer.out.insert(start, '"');
                 self.writer.out.push('"');
             }
             _ => {
+                let text = self.writer.out.split_off(start);
                 return Err(Error(format!(
                     "a JSON object key must be a string, a number or a bool, not {text}"
-                )))
+                )));
             }
         }
         self.writer.colon();
