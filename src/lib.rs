@@ -59,7 +59,13 @@
 //! - `reporter`: `Reporter`, a background thread that sends the anonymized
 //!   snapshot to the app owner's collector when consent allows, with a dry-run
 //!   mode; it brings a small blocking HTTP client (`ureq` with `rustls`). Off by
-//!   default.
+//!   default. Through `ureq`, the `http` crate makes `u16` comparable with its
+//!   status codes, so an untyped comparison with `u16`s (`assert_eq!(&*v, &[])`
+//!   on a `Vec<u16>`) needs its type written out in crates whose graph has it.
+//!
+//! With default features the crate graph holds no crate whose trait impls change
+//! type inference in your code (such as `serde_json`, whose `Value` compares with
+//! every primitive): the JSON of [`Snapshot::to_json`] is written by this library.
 #![warn(missing_docs)]
 
 /// Counts calls of a fn: `calls`, `ok`, `err`, `panics`, `cancelled`, `in_flight`.

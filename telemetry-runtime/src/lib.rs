@@ -34,6 +34,8 @@ pub mod http;
 #[cfg(not(loom))]
 pub mod instance;
 #[cfg(not(loom))]
+mod json;
+#[cfg(not(loom))]
 pub mod outcome;
 #[cfg(not(loom))]
 pub mod panic;

@@ -280,14 +280,15 @@ impl Snapshot {
         reduced
     }
 
-    /// Compact JSON.
+    /// Compact JSON, the bytes `serde_json::to_string` would write.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a snapshot always serializes")
+        crate::json::to_string(self, false).expect("a snapshot always serializes")
     }
 
-    /// Indented JSON, for people.
+    /// Indented JSON, for people, the bytes `serde_json::to_string_pretty` would
+    /// write.
     pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a snapshot always serializes")
+        crate::json::to_string(self, true).expect("a snapshot always serializes")
     }
 }
 

@@ -33,7 +33,7 @@ impl UpdateInfo {
     /// characters among letters, digits and `.-+_~`) and an `update_available`
     /// boolean; other fields are ignored. Anything else is `None`.
     pub fn from_response(body: &[u8]) -> Option<UpdateInfo> {
-        let info: UpdateInfo = serde_json::from_slice(body).ok()?;
+        let info: UpdateInfo = serde_json_wasm::from_slice(body).ok()?;
         let version_like = |c: char| c.is_ascii_alphanumeric() || ".-+_~".contains(c);
         let valid = (1..=Self::MAX_VERSION_LEN).contains(&info.latest_version.len())
             && info.latest_version.chars().all(version_like);

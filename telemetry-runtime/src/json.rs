@@ -1,0 +1,677 @@
+//! JSON text from serde's data model, for [`Snapshot::to_json`] and the debug
+//! endpoint, written here rather than by `serde_json`.
+//!
+//! Why not `serde_json`: every crate in an application's graph takes part in its
+//! trait selection, and `serde_json` implements `PartialEq<Value>` for `u8`,
+//! `i32`, `bool`, `str`, … Once it is in the graph, `assert_eq!(&*bytes, &[])`
+//! on a `Vec<u8>` no longer infers (E0282/E0283) in the application and in every
+//! crate downstream of a library that uses `#[timed]`. The snapshot types are a
+//! few structs of integers, strings, options, lists and maps; writing them takes
+//! this page, and the output is byte for byte `serde_json`'s (compact and
+//! pretty), which the tests check against `serde_json` itself.
+//!
+//! Reading JSON back (a [`Snapshot`] is `Deserialize`) is left to the
+//! application's own choice of format crate.
+//!
+//! [`Snapshot`]: crate::Snapshot
+//! [`Snapshot::to_json`]: crate::Snapshot::to_json
+
+use std::fmt::{self, Write as _};
+
+use serde::ser::{self, Serialize};
+
+/// Writes `value` as JSON: compact, or indented by two spaces with `": "`
+/// between keys and values, as `serde_json::to_string{,_pretty}` do.
+///
+/// Fails only where a `Serialize` impl reports an error or a map key is not a
+/// string, a number or a bool (JSON object keys are strings).
+pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String, Error> {
+    let mut writer = Writer {
+        out: String::with_capacity(1024),
+        pretty,
+        depth: 0,
+    };
+    value.serialize(&mut writer)?;
+    Ok(writer.out)
+}
+
+/// Why a value could not be written as JSON.
+#[derive(Debug)]
+pub(crate) struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl ser::Error for Error {
+    fn custom<T: fmt::Display>(message: T) -> Error {
+        Error(message.to_string())
+    }
+}
+
+struct Writer {
+    out: String,
+    pretty: bool,
+    /// Open arrays and objects around the next value, for indentation.
+    depth: usize,
+}
+
+impl Writer {
+    fn open(&mut self, bracket: char) {
+        self.out.push(bracket);
+        self.depth += 1;
+    }
+
+    /// Before an array element or an object key.
+    fn next_entry(&mut self, first: bool) {
+        if !first {
+            self.out.push(',');
+        }
+        if self.pretty {
+            self.out.push('\n');
+            self.indent();
+        }
+    }
+
+    /// Between an object key and its value.
+    fn colon(&mut self) {
+        self.out.push_str(if self.pretty { ": " } else { ":" });
+    }
+
+    fn close(&mut self, bracket: char, empty: bool) {
+        self.depth -= 1;
+        if self.pretty && !empty {
+            self.out.push('\n');
+            self.indent();
+        }
+        self.out.push(bracket);
+    }
+
+    fn indent(&mut self) {
+        for _ in 0..self.depth {
+            self.out.push_str("  ");
+        }
+    }
+
+    fn number(&mut self, n: impl fmt::Display) {
+        write!(self.out, "{n}").expect("writing to a String never fails");
+    }
+
+    fn string(&mut self, s: &str) {
+        self.out.reserve(s.len() + 2);
+        self.out.push('"');
+        let mut plain_from = 0;
+        for (at, byte) in s.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                0x00..=0x1f => "",
+                _ => continue,
+            };
+            self.out.push_str(&s[plain_from..at]);
+            plain_from = at + 1;
+            if escape.is_empty() {
+                write!(self.out, "\\u{byte:04x}").expect("writing to a String never fails");
+            } else {
+                self.out.push_str(escape);
+            }
+        }
+        self.out.push_str(&s[plain_from..]);
+        self.out.push('"');
+    }
+
+    /// An enum variant with content: `{"variant": content}`, the content still to come.
+    fn open_variant(&mut self, variant: &str) {
+        self.open('{');
+        self.next_entry(true);
+        self.string(variant);
+        self.colon();
+    }
+}
+
+/// An array or object being written, and whether it has no entry yet.
+struct Compound<'a> {
+    writer: &'a mut Writer,
+    /// `]` or `}`.
+    close: char,
+    first: bool,
+    /// Inside `{"variant": …}`, which closes too.
+    in_variant: bool,
+}
+
+impl<'a> Compound<'a> {
+    fn open(writer: &'a mut Writer, bracket: char, in_variant: bool) -> Compound<'a> {
+        writer.open(bracket);
+        Compound {
+            writer,
+            close: if bracket == '[' { ']' } else { '}' },
+            first: true,
+            in_variant,
+        }
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.writer.next_entry(self.first);
+        self.first = false;
+        value.serialize(&mut *self.writer)
+    }
+
+    fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        self.writer.next_entry(self.first);
+        self.first = false;
+        // A key is any scalar, written as a string: write it as a value, then
+        // quote what is not quoted yet (numbers and bools, as `serde_json` does).
+        let start = self.writer.out.len();
+        key.serialize(&mut *self.writer)?;
+        match self.writer.out.as_bytes().get(start) {
+            Some(b'"') => {}
+            Some(b'-' | b'0'..=b'9' | b't' | b'f') => {
+                self.writer.out.insert(start, '"');
+                self.writer.out.push('"');
+            }
+            _ => {
+                let text = self.writer.out.split_off(start);
+                return Err(Error(format!(
+                    "a JSON object key must be a string, a number or a bool, not {text}"
+                )));
+            }
+        }
+        self.writer.colon();
+        Ok(())
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), Error> {
+        self.writer.next_entry(self.first);
+        self.first = false;
+        self.writer.string(name);
+        self.writer.colon();
+        value.serialize(&mut *self.writer)
+    }
+
+    fn finish(self) -> Result<(), Error> {
+        self.writer.close(self.close, self.first);
+        if self.in_variant {
+            self.writer.close('}', false);
+        }
+        Ok(())
+    }
+}
+
+/// Integers of every width: their decimal digits.
+macro_rules! integers {
+    ($($method:ident: $int:ty),*) => {$(
+        fn $method(self, v: $int) -> Result<(), Error> {
+            self.number(v);
+            Ok(())
+        }
+    )*};
+}
+
+impl<'a> ser::Serializer for &'a mut Writer {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'a>;
+    type SerializeTuple = Compound<'a>;
+    type SerializeTupleStruct = Compound<'a>;
+    type SerializeTupleVariant = Compound<'a>;
+    type SerializeMap = Compound<'a>;
+    type SerializeStruct = Compound<'a>;
+    type SerializeStructVariant = Compound<'a>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.out.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+
+    integers!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128
+    );
+
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        self.serialize_f64(v.into())
+    }
+
+    /// Finite numbers in Rust's shortest round-trip form (`0.5`, `1.0`, `1e-7`),
+    /// which is valid JSON; JSON has no NaN or infinity, so those are `null`, as
+    /// `serde_json` writes them. (No snapshot field is a float.)
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        if v.is_finite() {
+            write!(self.out, "{v:?}").expect("writing to a String never fails");
+        } else {
+            self.out.push_str("null");
+        }
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.string(v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.string(v);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        let mut array = Compound::open(self, '[', false);
+        for byte in v {
+            array.element(byte)?;
+        }
+        array.finish()
+    }
+
+    fn serialize_none(self) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.out.push_str("null");
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.string(variant);
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.open_variant(variant);
+        value.serialize(&mut *self)?;
+        self.close('}', false);
+        Ok(())
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, Error> {
+        Ok(Compound::open(self, '[', false))
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a>, Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a>, Error> {
+        self.open_variant(variant);
+        Ok(Compound::open(self, '[', true))
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a>, Error> {
+        Ok(Compound::open(self, '{', false))
+    }
+
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a>, Error> {
+        Ok(Compound::open(self, '{', false))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a>, Error> {
+        self.open_variant(variant);
+        Ok(Compound::open(self, '{', true))
+    }
+}
+
+/// serde's four array-like compound traits: each is a JSON array.
+macro_rules! array_like {
+    ($($serde_trait:ident::$add:ident),*) => {$(
+        impl ser::$serde_trait for Compound<'_> {
+            type Ok = ();
+            type Error = Error;
+
+            fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
+}
+
+array_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+/// serde's two struct-like compound traits: each is a JSON object.
+macro_rules! struct_like {
+    ($($serde_trait:ident),*) => {$(
+        impl ser::$serde_trait for Compound<'_> {
+            type Ok = ();
+            type Error = Error;
+
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                name: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.field(name, value)
+            }
+
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
+}
+
+struct_like!(SerializeStruct, SerializeStructVariant);
+
+impl ser::SerializeMap for Compound<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        self.key(key)
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.writer)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    use super::to_string;
+    use crate::{
+        CriticalError, DetailsLevel, DiskKind, FactValue, FunctionStats, Kind, Latency, Snapshot,
+    };
+
+    /// Ours and `serde_json`'s output, compact and pretty, are the same bytes.
+    fn assert_same_as_serde_json<T: Serialize>(value: &T) {
+        assert_eq!(
+            to_string(value, false).unwrap(),
+            serde_json::to_string(value).unwrap()
+        );
+        assert_eq!(
+            to_string(value, true).unwrap(),
+            serde_json::to_string_pretty(value).unwrap()
+        );
+    }
+
+    /// A string with every character JSON escapes, and some it does not.
+    fn awkward_text() -> String {
+        let mut text: String = (0u8..0x80).map(char::from).collect();
+        text.push_str("é ☃ 𝄞 \u{7f}\u{2028}\u{feff} \\\"quoted\"\\");
+        text
+    }
+
+    fn full_snapshot() -> Snapshot {
+        let mut snapshot = Snapshot::take(DetailsLevel::Full);
+        snapshot.app.name = awkward_text();
+        snapshot.system.kernel_version = Some([6, 8]);
+        snapshot.system.disk = Some(DiskKind::Ssd);
+        snapshot.system.cpu_features = vec!["avx2".into(), "sse4.2".into()];
+        snapshot.facts.insert("tls".into(), FactValue::Bool(true));
+        snapshot.facts.insert("shards".into(), FactValue::Int(-12));
+        snapshot
+            .facts
+            .insert(awkward_text(), FactValue::Text(awkward_text()));
+        let counted = FunctionStats {
+            kind: Kind::Counted,
+            calls: 3,
+            ok: 3,
+            err: 0,
+            panics: 0,
+            cancelled: 0,
+            in_flight: 0,
+            latency_ns: None,
+        };
+        let timed = FunctionStats {
+            kind: Kind::Timed,
+            calls: u64::MAX,
+            latency_ns: Some(Latency {
+                count: 10,
+                min: 900,
+                max: 52_000,
+                mean: 4_100,
+                sum: Some(41_000),
+                p50: 1_100,
+                p90: 9_000,
+                p99: 52_000,
+                p999: 52_000,
+                buckets: Some(vec![(1_023, 3), (2_047, 5), (65_535, 2)]),
+            }),
+            ..counted.clone()
+        };
+        let no_buckets = FunctionStats {
+            latency_ns: Some(Latency {
+                sum: None,
+                buckets: Some(Vec::new()),
+                ..timed.latency_ns.clone().unwrap()
+            }),
+            ..timed.clone()
+        };
+        snapshot.functions.insert("app::counted".into(), counted);
+        snapshot.functions.insert("app::timed".into(), timed);
+        snapshot
+            .functions
+            .insert("app::timed_empty".into(), no_buckets);
+        snapshot.critical_errors = vec![
+            CriticalError {
+                message: awkward_text(),
+                location: "src/db.rs:42:17".into(),
+                thread: Some("worker-3".into()),
+                count: 2,
+                first_seen_unix_ms: 1_795_000_000_000,
+                last_seen_unix_ms: 1_795_000_001_000,
+                backtrace: Some(vec!["app::db::flush".into(), "app::api::upsert".into()]),
+            },
+            CriticalError {
+                message: String::new(),
+                location: "src/main.rs:1:1".into(),
+                thread: None,
+                count: 1,
+                first_seen_unix_ms: 0,
+                last_seen_unix_ms: 0,
+                backtrace: None,
+            },
+        ];
+        snapshot.critical_errors_dropped = 7;
+        snapshot
+    }
+
+    #[test]
+    fn snapshots_come_out_as_serde_json_writes_them() {
+        let full = full_snapshot();
+        assert_same_as_serde_json(&full);
+        for level in [
+            DetailsLevel::Instance,
+            DetailsLevel::Counters,
+            DetailsLevel::Summaries,
+        ] {
+            assert_same_as_serde_json(&full.details(level));
+        }
+        assert_same_as_serde_json(&full.anonymize());
+        // The documented schema's empty forms.
+        let mut empty = Snapshot::take(DetailsLevel::Instance);
+        empty.system.cpu_features.clear();
+        assert_same_as_serde_json(&empty);
+    }
+
+    #[test]
+    fn every_shape_of_serdes_data_model_comes_out_as_serde_json_writes_it() {
+        #[derive(Serialize)]
+        struct Unit;
+        #[derive(Serialize)]
+        struct Newtype(u8);
+        #[derive(Serialize)]
+        struct Pair(i8, &'static str);
+        #[derive(Serialize)]
+        struct Empty {}
+        #[derive(Serialize)]
+        enum Shapes {
+            Unit,
+            Newtype(i32),
+            Tuple(u8, bool),
+            Struct { a: char, b: Option<u16> },
+            EmptyStruct {},
+        }
+        #[derive(Serialize)]
+        struct All {
+            unit: (),
+            unit_struct: Unit,
+            newtype: Newtype,
+            pair: Pair,
+            empty: Empty,
+            nested_empty: Vec<Vec<u8>>,
+            shapes: Vec<Shapes>,
+            extremes: (i64, i64, u64, i128, u128, i16, u32),
+            #[serde(with = "bytes")]
+            bytes: Vec<u8>,
+            int_keys: BTreeMap<i32, &'static str>,
+            char_keys: BTreeMap<char, u8>,
+            none: Option<u8>,
+            some_none: Option<Option<u8>>,
+        }
+        mod bytes {
+            pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(v)
+            }
+        }
+        let all = All {
+            unit: (),
+            unit_struct: Unit,
+            newtype: Newtype(7),
+            pair: Pair(-1, "x"),
+            empty: Empty {},
+            nested_empty: vec![vec![], vec![1]],
+            shapes: vec![
+                Shapes::Unit,
+                Shapes::Newtype(-5),
+                Shapes::Tuple(1, false),
+                Shapes::Struct { a: '"', b: None },
+                Shapes::Struct {
+                    a: 'é', b: Some(9)
+                },
+                Shapes::EmptyStruct {},
+            ],
+            extremes: (i64::MIN, i64::MAX, u64::MAX, i128::MIN, u128::MAX, -0, 0),
+            bytes: vec![0, 255],
+            int_keys: [(-1, "a"), (20, "b")].into(),
+            char_keys: [('k', 1)].into(),
+            none: None,
+            some_none: Some(None),
+        };
+        assert_same_as_serde_json(&all);
+        assert_same_as_serde_json(&Shapes::Tuple(3, true));
+        assert_same_as_serde_json(&Vec::<u8>::new());
+        assert_same_as_serde_json(&BTreeMap::<String, u8>::new());
+        // As recent serde_json versions write them (older ones refuse bool keys).
+        let bool_keys: BTreeMap<bool, ()> = [(false, ()), (true, ())].into();
+        assert_eq!(
+            to_string(&bool_keys, false).unwrap(),
+            r#"{"false":null,"true":null}"#
+        );
+    }
+
+    #[test]
+    fn floats_are_valid_json_that_reads_back_the_same() {
+        for v in [
+            0.0,
+            -0.0,
+            0.5,
+            1.0,
+            -1.5e-7,
+            1e20,
+            1e300,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::EPSILON,
+            0.1 + 0.2,
+        ] {
+            let text = to_string(&v, false).unwrap();
+            assert_eq!(serde_json::from_str::<f64>(&text).unwrap(), v, "{text}");
+        }
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(to_string(&v, false).unwrap(), "null");
+        }
+        assert_eq!(to_string(&0.25f32, false).unwrap(), "0.25");
+    }
+
+    #[test]
+    fn a_key_that_json_cannot_hold_is_an_error() {
+        let by_list: BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into();
+        let error = to_string(&by_list, false).unwrap_err().to_string();
+        assert!(
+            error.contains("key must be a string, a number or a bool, not [1]"),
+            "{error}"
+        );
+        let by_unit: BTreeMap<(), u8> = [((), 1)].into();
+        assert!(to_string(&by_unit, false).is_err());
+    }
+}
