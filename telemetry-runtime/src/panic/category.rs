@@ -65,6 +65,56 @@ pub enum PanicCategory {
     Other,
 }
 
+impl PanicCategory {
+    /// Every category, in the order above: what a collector may expect in a
+    /// critical error's `category`.
+    pub const ALL: [PanicCategory; 15] = [
+        PanicCategory::UnwrapNone,
+        PanicCategory::UnwrapErr,
+        PanicCategory::UnwrapOk,
+        PanicCategory::Expect,
+        PanicCategory::IndexOutOfBounds,
+        PanicCategory::SliceIndex,
+        PanicCategory::Overflow,
+        PanicCategory::DivisionByZero,
+        PanicCategory::AlreadyBorrowed,
+        PanicCategory::AssertionFailed,
+        PanicCategory::ExplicitPanic,
+        PanicCategory::Unreachable,
+        PanicCategory::Todo,
+        PanicCategory::Unimplemented,
+        PanicCategory::Other,
+    ];
+
+    /// The name it has in JSON: `"index_out_of_bounds"`.
+    ///
+    /// ```
+    /// use telemetry::PanicCategory;
+    ///
+    /// assert_eq!(PanicCategory::UnwrapNone.name(), "unwrap_none");
+    /// assert_eq!(PanicCategory::ALL.map(PanicCategory::name).len(), 15);
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            PanicCategory::UnwrapNone => "unwrap_none",
+            PanicCategory::UnwrapErr => "unwrap_err",
+            PanicCategory::UnwrapOk => "unwrap_ok",
+            PanicCategory::Expect => "expect",
+            PanicCategory::IndexOutOfBounds => "index_out_of_bounds",
+            PanicCategory::SliceIndex => "slice_index",
+            PanicCategory::Overflow => "overflow",
+            PanicCategory::DivisionByZero => "division_by_zero",
+            PanicCategory::AlreadyBorrowed => "already_borrowed",
+            PanicCategory::AssertionFailed => "assertion_failed",
+            PanicCategory::ExplicitPanic => "explicit_panic",
+            PanicCategory::Unreachable => "unreachable",
+            PanicCategory::Todo => "todo",
+            PanicCategory::Unimplemented => "unimplemented",
+            PanicCategory::Other => "other",
+        }
+    }
+}
+
 /// The frame that raised a panic: the first one below the panic machinery
 /// (`core::panicking::*`, `std::panicking::*`, …) in the backtrace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -399,6 +449,14 @@ mod tests {
         assert!(Origin::is_machinery("core::panicking::panic_fmt"));
         assert!(Origin::is_machinery("std::panicking::begin_panic::<&str>"));
         assert!(!Origin::is_machinery("core::option::expect_failed"));
+    }
+
+    #[test]
+    fn names_are_the_json_names() {
+        for category in PanicCategory::ALL {
+            let json = serde_json::to_string(&category).unwrap();
+            assert_eq!(json, format!("\"{}\"", category.name()));
+        }
     }
 
     #[test]
