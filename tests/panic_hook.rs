@@ -280,18 +280,25 @@ fn panics_racing_snapshots_neither_block_nor_get_lost() {
         panic!("test panic: hammer");
     }
     let done = AtomicBool::new(false);
+    // The workers start once the reader is reading: on a busy machine the
+    // reader may otherwise be scheduled only after they are done.
+    let reading = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let mut snapshots = 0;
             while !done.load(Ordering::SeqCst) {
                 let _ = snapshot();
                 snapshots += 1;
+                reading.store(true, Ordering::SeqCst);
             }
             snapshots
         });
         let workers: Vec<_> = (0..THREADS)
             .map(|_| {
                 scope.spawn(|| {
+                    while !reading.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
                     for _ in 0..PANICS {
                         let _ = catch_unwind(hammer);
                     }
