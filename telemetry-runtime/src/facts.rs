@@ -59,7 +59,8 @@ pub enum Fact {
 }
 
 impl Fact {
-    /// A value of a fixed set; a value outside the set is reported hashed.
+    /// A value of a fixed set; a value outside the set is left out of the
+    /// anonymized form.
     pub fn one_of(value: impl Into<String>, choices: &'static [&'static str]) -> Fact {
         Fact::OneOf {
             value: value.into(),
