@@ -5,9 +5,9 @@
 //! name), and even its keyed hash is reversed by whoever holds the key and can
 //! enumerate the candidates. So the anonymized form keeps no message, and groups
 //! panics by location and by a [`PanicCategory`] instead: one of a fixed set of
-//! words, recognized from the messages the standard library writes (the text of
-//! `core`, `alloc` and `std` 1.85 to 1.95, and of older releases where it
-//! differed). Where a message cannot tell (`expect`, whose text is the
+//! words, recognized from the messages the standard library writes (as `core`,
+//! `alloc` and `std` 1.95 write them, checked by the tests against panics raised
+//! at run time, and the older releases' wording where it differed). Where a message cannot tell (`expect`, whose text is the
 //! caller's), the frame of the standard library that raised the panic does: the
 //! backtrace the hook captures shows `core::option::expect_failed` or
 //! `core::result::unwrap_failed` just below the panic machinery.
