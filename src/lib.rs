@@ -115,8 +115,8 @@ pub use telemetry_runtime::{
 
 pub use telemetry_runtime::{
     app_info, install_panic_hook, instance_id, set_app_info, snapshot, AppInfo, CallOutcome,
-    CriticalError, DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, PanicHook,
-    Snapshot, SystemInfo, LATENCY_BUCKETS_NS, SCHEMA_VERSION,
+    CriticalError, DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, PanicCategory,
+    PanicHook, Snapshot, SystemInfo, LATENCY_BUCKETS_NS, SCHEMA_VERSION,
 };
 
 pub use telemetry_runtime::http;

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use telemetry::{
     keep_leading_digits, Anonymizer, CriticalError, DetailsLevel, Fact, FactValue, FunctionStats,
-    Kind, Latency, NameKey, Snapshot,
+    Kind, Latency, NameKey, PanicCategory, Snapshot,
 };
 
 /// Strings an app might put anywhere, that must never leave the machine.
@@ -44,7 +44,8 @@ const FRAGMENTS: [&str; 9] = [
 
 fn error(message: &str, location: &str, thread: &str, frames: &[&str]) -> CriticalError {
     CriticalError {
-        message: message.to_owned(),
+        message: Some(message.to_owned()),
+        category: PanicCategory::ExplicitPanic,
         location: location.to_owned(),
         thread: Some(thread.to_owned()),
         count: 1_234_567,
@@ -278,7 +279,8 @@ fn sample() -> Snapshot {
         },
     );
     snapshot.critical_errors.push(CriticalError {
-        message: "index out of bounds: the len is 3 but the index is 5".into(),
+        message: Some("index out of bounds: the len is 3 but the index is 5".into()),
+        category: PanicCategory::IndexOutOfBounds,
         location: "src/db.rs:42:17".into(),
         thread: Some("worker-3".into()),
         count: 2,
@@ -337,10 +339,9 @@ fn every_field_follows_its_rule() {
     );
 
     let error = &report.critical_errors[0];
-    assert_eq!(
-        error.message,
-        anonymizer.hash(&snapshot.critical_errors[0].message)
-    );
+    // No message, nor any hash of it: the category groups panics instead.
+    assert_eq!(error.message, None);
+    assert_eq!(error.category, PanicCategory::IndexOutOfBounds);
     assert_eq!(
         error.location,
         format!("{}:42:17", anonymizer.hash("src/db.rs"))
@@ -416,14 +417,14 @@ fn facts_keep_only_what_the_app_declared() {
     assert_eq!(fact("test.cache_bytes"), FactValue::Int(1_234_560_000));
     assert_eq!(fact("test.offset"), FactValue::Int(-1_234_560));
     assert_eq!(fact("test.engine"), FactValue::Text("rocksdb".into()));
-    assert_eq!(
-        fact("test.engine_typo"),
-        FactValue::Text(anonymizer.hash("rocksbd"))
-    );
-    assert_eq!(
-        fact("test.url"),
-        FactValue::Text(anonymizer.hash("https://db.internal:6333"))
-    );
+    // Text outside the declared set, and free text, stay on the machine: a hash
+    // of them would be reversed by enumerating likely values.
+    assert!(!report
+        .facts
+        .contains_key(&anonymizer.hash("test.engine_typo")));
+    assert!(!report.facts.contains_key(&anonymizer.hash("test.url")));
+    assert!(!report.to_json().contains(&anonymizer.hash("rocksbd")));
+    assert!(report.fact_choices.is_empty());
     assert!(!report.facts.contains_key("test.tls"));
     for name in ["test.tls", "test.engine", "test.url"] {
         assert_eq!(telemetry::name_table()[name], anonymizer.hash(name));
@@ -505,7 +506,8 @@ fn critical_error() -> impl Strategy<Value = CriticalError> {
         proptest::option::of(proptest::collection::vec(secret_like(), 0..4)),
     )
         .prop_map(|(message, location, thread, n, backtrace)| CriticalError {
-            message,
+            category: PanicCategory::ALL[(n[0] % 15) as usize],
+            message: Some(message),
             location,
             thread,
             count: n[0],
@@ -537,6 +539,16 @@ fn random_snapshot() -> impl Strategy<Value = Snapshot> {
             snapshot.details_level = DetailsLevel::Full;
             snapshot.functions = functions;
             snapshot.critical_errors = critical_errors;
+            // About half the text facts declared from a set holding their value.
+            snapshot.fact_choices = facts
+                .iter()
+                .filter_map(|(name, value)| match value {
+                    FactValue::Text(text) if name.len() % 2 == 0 => {
+                        Some((name.clone(), vec![text.clone(), "declared-too".to_owned()]))
+                    }
+                    _ => None,
+                })
+                .collect();
             snapshot.facts = facts;
             snapshot.system.os = os;
             snapshot.system.arch = arch;
@@ -564,6 +576,34 @@ proptest! {
         if let Err(leak) = leaks::check_no_leak(&input, &output, &[]) {
             return Err(TestCaseError::fail(leak));
         }
+        let anonymizer = Anonymizer::default();
+        let hashed = leaks::check_no_hash_of_run_time_text(&input, &output, |text| anonymizer.hash(text));
+        if let Err(leak) = hashed {
+            return Err(TestCaseError::fail(leak));
+        }
+    }
+
+    /// Text that exists only at run time (panic messages, thread names, fact
+    /// values outside their declared set) changes nothing in the anonymized
+    /// form: nothing of it, hashed or not, can be read out of a report.
+    #[test]
+    fn run_time_text_changes_nothing_that_leaves(
+        snapshot in random_snapshot(),
+        other in secret_like(),
+    ) {
+        let mut changed = snapshot.clone();
+        for error in &mut changed.critical_errors {
+            error.message = Some(other.clone());
+            error.thread = Some(other.clone());
+        }
+        for (name, value) in &mut changed.facts {
+            let declared = snapshot.fact_choices.contains_key(name);
+            if let (FactValue::Text(text), false) = (value, declared) {
+                text.clone_from(&other);
+            }
+        }
+        let anonymizer = Anonymizer::default();
+        prop_assert_eq!(anonymizer.anonymize(&snapshot), anonymizer.anonymize(&changed));
     }
 
     #[test]

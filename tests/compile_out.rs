@@ -34,5 +34,5 @@ fn instrumentation_disappears_and_behaviour_stays() {
         "{:?}",
         snapshot.functions.keys()
     );
-    assert_eq!(snapshot.schema_version, 1);
+    assert_eq!(snapshot.schema_version, 2);
 }

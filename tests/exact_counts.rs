@@ -198,7 +198,7 @@ fn leveled(x: u64) -> Result<u64, String> {
 fn details_levels_drop_what_they_leave_out() {
     leveled(1).unwrap();
     let full = telemetry::snapshot();
-    assert_eq!(full.schema_version, 1);
+    assert_eq!(full.schema_version, 2);
     assert_eq!(full.details_level, telemetry::DetailsLevel::Full);
 
     let level0 = full.details(telemetry::DetailsLevel::Instance);

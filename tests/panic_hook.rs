@@ -4,21 +4,32 @@
 //! A panic hook is process-wide, so the hook tests live in this binary alone:
 //! every test installs the same hook (through [`serial`]) and they run one at a
 //! time. Each test panics at places of its own and finds its entries by message.
-//! The bound on distinct errors needs a hook of its own, so that test re-runs
-//! this binary in a child process.
+//! The bound on distinct errors needs a hook of its own, so that test runs in a
+//! child process (`tests/support/isolated.rs`).
 
+#[path = "support/isolated.rs"]
+#[allow(dead_code)] // Its log capture is not needed here.
+mod isolated;
+
+use std::cell::RefCell;
+use std::hint::black_box;
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use telemetry::{counted, snapshot, CriticalError, DetailsLevel, PanicHook, Snapshot};
+use telemetry::{
+    counted, snapshot, CriticalError, DetailsLevel, PanicCategory, PanicHook, Snapshot,
+};
 
 /// Panics of the tests start with this: the hook installed before ours counts
 /// them and keeps them off the output. Any other panic (a failed assertion)
-/// goes on to the default hook and prints.
+/// goes on to the default hook and prints, unless it happens on a thread named
+/// [`EXPECTED`].
 const OURS: &str = "test panic: ";
+
+/// Threads of this name raise panics of the standard library on purpose.
+const EXPECTED: &str = "expected panics";
 
 /// Messages are cut to this many bytes.
 const MAX_MESSAGE_LEN: usize = 40;
@@ -39,7 +50,7 @@ fn serial() -> MutexGuard<'static, ()> {
                 .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
             if message.is_some_and(|m| m.starts_with(OURS)) {
                 PREVIOUS_HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
-            } else {
+            } else if std::thread::current().name() != Some(EXPECTED) {
                 default(info);
             }
         }));
@@ -60,7 +71,7 @@ fn entry<'a>(snapshot: &'a Snapshot, message: &str) -> &'a CriticalError {
     let mut found = snapshot
         .critical_errors
         .iter()
-        .filter(|error| error.message == message);
+        .filter(|error| error.message.as_deref() == Some(message));
     let error = found.next().unwrap_or_else(|| {
         panic!(
             "no critical error {message:?} in {:#?}",
@@ -196,8 +207,9 @@ fn backtraces_hold_the_apps_frames_at_level_3_only() {
 
     for level in [DetailsLevel::Counters, DetailsLevel::Summaries] {
         let taken = Snapshot::take(level);
-        assert_eq!(entry(&taken, &error.message).backtrace, None);
-        assert_eq!(entry(&full.details(level), &error.message).backtrace, None);
+        let message = error.message.as_deref().unwrap();
+        assert_eq!(entry(&taken, message).backtrace, None);
+        assert_eq!(entry(&full.details(level), message).backtrace, None);
         assert!(!taken.to_json().contains("\"backtrace\""));
     }
     assert!(Snapshot::take(DetailsLevel::Instance)
@@ -219,11 +231,19 @@ fn messages_are_cut_and_other_payloads_named() {
     let cut = snapshot
         .critical_errors
         .iter()
-        .find(|error| error.message.starts_with("test panic: éé"))
+        .find(|error| {
+            let message = error.message.as_deref().unwrap_or_default();
+            message.starts_with("test panic: éé")
+        })
         .expect("the long message");
-    assert!(cut.message.ends_with('…'), "{}", cut.message);
-    assert!(cut.message.len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
+    let message = cut.message.as_deref().unwrap();
+    assert!(message.ends_with('…'), "{message}");
+    assert!(message.len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
     assert_eq!(entry(&snapshot, "Box<dyn Any>").count, 1);
+    assert_eq!(
+        entry(&snapshot, "Box<dyn Any>").category,
+        PanicCategory::Other
+    );
 }
 
 #[counted]
@@ -260,18 +280,25 @@ fn panics_racing_snapshots_neither_block_nor_get_lost() {
         panic!("test panic: hammer");
     }
     let done = AtomicBool::new(false);
+    // The workers start once the reader is reading: on a busy machine the
+    // reader may otherwise be scheduled only after they are done.
+    let reading = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let mut snapshots = 0;
             while !done.load(Ordering::SeqCst) {
                 let _ = snapshot();
                 snapshots += 1;
+                reading.store(true, Ordering::SeqCst);
             }
             snapshots
         });
         let workers: Vec<_> = (0..THREADS)
             .map(|_| {
                 scope.spawn(|| {
+                    while !reading.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
                     for _ in 0..PANICS {
                         let _ = catch_unwind(hammer);
                     }
@@ -291,28 +318,13 @@ fn panics_racing_snapshots_neither_block_nor_get_lost() {
     );
 }
 
-/// Set in the child process of the bound test.
-const CHILD: &str = "PANIC_HOOK_TEST_CHILD";
-
 #[test]
 fn past_max_errors_new_places_are_counted_as_dropped() {
-    if std::env::var_os(CHILD).is_some() {
-        return bounded_child();
-    }
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "past_max_errors_new_places_are_counted_as_dropped",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("bounded child: checked"), "{stdout}");
+    isolated::isolated(
+        "past_max_errors_new_places_are_counted_as_dropped",
+        &[],
+        bounded_child,
+    );
 }
 
 /// In a process of its own: a hook that keeps two places.
@@ -336,7 +348,7 @@ fn bounded_child() {
     let counts: Vec<_> = snapshot
         .critical_errors
         .iter()
-        .map(|error| (error.message.as_str(), error.count))
+        .map(|error| (error.message.as_deref().unwrap(), error.count))
         .collect();
     assert_eq!(
         counts,
@@ -349,7 +361,6 @@ fn bounded_child() {
     assert!(snapshot.to_json().contains("\"critical_errors_dropped\":3"));
     let instance = Snapshot::take(DetailsLevel::Instance);
     assert_eq!(instance.critical_errors_dropped, 0);
-    println!("bounded child: checked");
 }
 
 #[counted]
@@ -371,7 +382,10 @@ fn the_anonymized_form_carries_no_message_thread_or_path() {
     let message = raw
         .critical_errors
         .iter()
-        .find(|error| error.message.contains("jane@ex.com 10.1.2.3"))
+        .find(|error| {
+            let message = error.message.as_deref().unwrap_or_default();
+            message.contains("jane@ex.com 10.1.2.3")
+        })
         .unwrap_or_else(|| panic!("not recorded raw: {:#?}", raw.critical_errors));
     assert_eq!(message.thread.as_deref(), Some("worker-of-jane"));
 
@@ -391,9 +405,96 @@ fn the_anonymized_form_carries_no_message_thread_or_path() {
     ] {
         assert!(!json.contains(secret), "{secret:?} leaks into {json}");
     }
-    for error in &anonymized.critical_errors {
+    for (error, raw) in anonymized.critical_errors.iter().zip(&raw.critical_errors) {
         assert!(error.thread.is_none());
-        assert_eq!(error.message.len(), 16, "a keyed hash: {}", error.message);
-        assert!(error.message.bytes().all(|b| b.is_ascii_hexdigit()));
+        // No message, nor any hash of it: the category stands in for it.
+        assert_eq!(error.message, None);
+        assert_eq!(error.category, raw.category);
+        let hash = telemetry::anonymizer().hash(raw.message.as_deref().unwrap());
+        assert!(!json.contains(&hash), "the message's hash is in {json}");
+    }
+}
+
+/// Panics the standard library raises, each at a place of its own, with the
+/// category the hook gives them.
+fn std_panics() -> Vec<(PanicCategory, fn())> {
+    use PanicCategory::*;
+    let mut cases: Vec<(PanicCategory, fn())> = vec![
+        (UnwrapNone, || {
+            black_box(black_box(None::<String>).unwrap());
+        }),
+        (UnwrapErr, || {
+            black_box(black_box("x".parse::<u8>()).unwrap());
+        }),
+        (UnwrapOk, || {
+            black_box(black_box("7".parse::<u8>()).unwrap_err());
+        }),
+        (Expect, || {
+            black_box(black_box(None::<String>).expect("test panic: a value"));
+        }),
+        (Expect, || {
+            black_box(black_box("x".parse::<u8>()).expect("test panic: a number"));
+        }),
+        (IndexOutOfBounds, || {
+            black_box(black_box(vec![1])[black_box(5)]);
+        }),
+        (SliceIndex, || {
+            black_box(black_box(&[1, 2][..])[..black_box(5)].to_vec());
+        }),
+        (SliceIndex, || {
+            black_box(black_box("héllo")[..black_box(2)].to_owned());
+        }),
+        (DivisionByZero, || {
+            black_box(black_box(1) / black_box(0));
+        }),
+        (AlreadyBorrowed, || {
+            let cell = RefCell::new(1);
+            let _read = cell.borrow();
+            black_box(cell.borrow_mut());
+        }),
+        (AssertionFailed, || assert!(black_box(false))),
+        (AssertionFailed, || assert_eq!(black_box(1), 2)),
+        (AssertionFailed, || {
+            assert_ne!(black_box(1), 1, "id {}", 48213)
+        }),
+        (Todo, || todo!()),
+        (Unreachable, || unreachable!("state {}", black_box(48213))),
+        (Unimplemented, || unimplemented!()),
+        (ExplicitPanic, || panic!()),
+        (ExplicitPanic, || {
+            panic!("account {} not found", black_box(48213))
+        }),
+        (Other, || panic_any(black_box(48213_u64))),
+    ];
+    if cfg!(debug_assertions) {
+        cases.push((Overflow, || {
+            black_box(black_box(u8::MAX) + black_box(1));
+        }));
+        cases.push((Overflow, || {
+            black_box(black_box(0_usize) - black_box(1));
+        }));
+    }
+    cases
+}
+
+#[test]
+fn real_panics_of_the_standard_library_get_their_category() {
+    let _serial = serial();
+    for (expected, raise) in std_panics() {
+        let before = snapshot().critical_errors.len();
+        std::thread::Builder::new()
+            .name(EXPECTED.into())
+            .spawn(move || catch_unwind(raise).unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        let after = snapshot();
+        let new = &after.critical_errors[before..];
+        assert_eq!(new.len(), 1, "one new place: {new:#?}");
+        let error = &new[0];
+        assert_eq!(error.category, expected, "{error:#?}");
+        let anonymized = after.anonymize();
+        assert_eq!(anonymized.critical_errors[before].category, expected);
+        assert_eq!(anonymized.critical_errors[before].message, None);
     }
 }

@@ -4,17 +4,34 @@
 //! rounded or dropped. Its patterns name every field of every snapshot type and
 //! never use `..`: a field added to `Snapshot`, `FunctionStats`, `Latency`,
 //! `CriticalError`, `SystemInfo` or `AppInfo` fails to compile here until someone
-//! decides how it is anonymized, so a new field can never leak by default.
+//! decides how it is anonymized, so a new field can never leak by default. It is
+//! a pure function of the snapshot and the anonymizer: it reads no registry and
+//! no live state, so a snapshot anonymizes alike whenever and wherever.
 //!
-//! - Names (fn keys, fact names, thread-given or app-given strings, panic
-//!   messages, source locations, backtrace frames) become a keyed hash:
-//!   SipHash-2-4 of the UTF-8 bytes under a 128-bit [`NameKey`], as 16 lowercase
-//!   hex digits. SipHash is a specified PRF, so the hash is the same on every
-//!   platform and compiler version, and without the key a dictionary of likely
-//!   names cannot be matched against it.
-//! - Numbers keep their leading digits ([`keep_leading_digits`]); absolute times
-//!   are cut to the minute.
-//! - Machine facts keep only values from fixed, known sets.
+//! # The rule
+//!
+//! Nothing computed from text that exists only at run time leaves, hashed or
+//! not: panic messages and payloads, thread names, paths of this machine, the
+//! environment, command-line arguments, anything the app passes in as a
+//! `String`. A hash is no anonymization for such text: an id, an address or a
+//! user name has few enough likely values that whoever holds the key hashes
+//! them all and finds the match. What leaves:
+//!
+//! - Identifiers of the program's own code, as a keyed hash: fn names (fixed
+//!   in the code, or the `Self` type's name), fact names (`&'static str`),
+//!   crate-relative source files (reduced by one fixed rule, the `source_path`
+//!   module) and the symbols of backtrace frames. The hash is SipHash-2-4 of
+//!   the UTF-8 bytes under a 128-bit [`NameKey`], as 16 lowercase hex digits:
+//!   the same on every platform and compiler version. It keeps names from
+//!   whoever reads a report without the key; the key's holder can reverse the
+//!   names of code it knows, so no privacy claim rests on the key.
+//! - Numbers, with their leading digits only ([`keep_leading_digits`]);
+//!   absolute times cut to the minute; line and column numbers of code.
+//! - Words of fixed sets: machine facts from allow-lists, a critical error's
+//!   [`PanicCategory`](crate::PanicCategory), a fact's value when it is one of
+//!   the set the app declared in code (which the snapshot carries).
+//! - The app's name and version, which the program sets from `&'static str`
+//!   (its `Cargo.toml`, through `app_info!()`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,10 +40,12 @@ use std::sync::OnceLock;
 use siphasher::sip::SipHasher24;
 use siphasher::sip128::SipHasher24 as SipHasher24x128;
 
-use crate::facts::{declared_choices, fact_names, FactValue};
+use crate::facts::{fact_names, FactValue};
 use crate::instance::AppInfo;
+use crate::panic::CriticalError;
 use crate::registry::call_sites;
-use crate::snapshot::{CriticalError, FunctionStats, Latency, Snapshot};
+use crate::snapshot::{FunctionStats, Latency, Snapshot};
+use crate::source_path::{map_path, reduce_path};
 use crate::system::{self, SystemInfo};
 
 /// The secret that keys the name hash.
@@ -48,16 +67,23 @@ use crate::system::{self, SystemInfo};
 /// ```
 ///
 /// Keep the key across releases: a new key gives every name a new hash, and
-/// reports from before and after no longer line up. The key protects reports,
-/// not binaries: anyone who can read the binary can read the key, but then they
-/// can read the fn names too.
+/// reports from before and after no longer line up.
+///
+/// What the key protects, and what not: a report read without the key does not
+/// give away the names of the program's fns, facts and source files. Whoever
+/// holds the key (the collector's owner, anyone who reads it out of the binary,
+/// anyone at all for [`NameKey::DEFAULT`]) can hash the names of code they know
+/// or guess and read those back. So no privacy claim rests on the key: what may
+/// be private (panic messages, thread names, paths of the machine, free-text
+/// facts) never leaves the machine, hashed or not.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NameKey([u8; 16]);
 
 impl NameKey {
     /// The key used unless the app sets one: the 16 ASCII bytes
-    /// `telemetry-name-1`. It is public, so hashes made with it only keep names
-    /// from a casual reader: anyone can hash a dictionary of likely names with it.
+    /// `telemetry-name-1`. It is public, and meant to be: hashes made with it
+    /// keep names from a casual reader only, as anyone can hash a dictionary of
+    /// likely fn names with it. Nothing else depends on the key (see above).
     pub const DEFAULT: NameKey = NameKey(*b"telemetry-name-1");
 
     /// The fewest bytes [`NameKey::from_secret`] accepts.
@@ -270,6 +296,7 @@ impl Anonymizer {
             uptime_ms,
             app,
             facts,
+            fact_choices,
             system,
             functions,
             critical_errors,
@@ -287,8 +314,13 @@ impl Anonymizer {
             app: self.app(app),
             facts: facts
                 .iter()
-                .map(|(name, value)| (self.hash(name), self.fact(name, value)))
+                .filter_map(|(name, value)| {
+                    let declared = fact_choices.get(name).map_or(&[][..], Vec::as_slice);
+                    Some((self.hash(name), self.fact(value, declared)?))
+                })
                 .collect(),
+            // The kept values say all that is needed of the sets.
+            fact_choices: BTreeMap::new(),
             system: self.system(system),
             functions: functions
                 .iter()
@@ -311,16 +343,15 @@ impl Anonymizer {
         }
     }
 
-    fn fact(&self, name: &str, value: &FactValue) -> FactValue {
+    /// `None` where the fact is left out: text that is not one of `declared`,
+    /// the set the app declared in code, may be anything.
+    fn fact(&self, value: &FactValue, declared: &[String]) -> Option<FactValue> {
         match value {
-            FactValue::Bool(flag) => FactValue::Bool(*flag),
-            FactValue::Int(number) => FactValue::Int(self.round_signed(*number)),
-            // An enumerated value is kept only if the app declared it in code;
-            // anything else may be user input.
-            FactValue::Text(text) => match declared_choices(name) {
-                Some(choices) if choices.contains(&text.as_str()) => FactValue::Text(text.clone()),
-                _ => FactValue::Text(self.hash(text)),
-            },
+            FactValue::Bool(flag) => Some(FactValue::Bool(*flag)),
+            FactValue::Int(number) => Some(FactValue::Int(self.round_signed(*number))),
+            FactValue::Text(text) => declared
+                .contains(text)
+                .then(|| FactValue::Text(text.clone())),
         }
     }
 
@@ -437,7 +468,8 @@ impl Anonymizer {
 
     fn critical_error(&self, error: &CriticalError) -> CriticalError {
         let CriticalError {
-            message,
+            message: _,
+            category,
             location,
             thread: _,
             count,
@@ -446,8 +478,11 @@ impl Anonymizer {
             backtrace,
         } = error;
         CriticalError {
-            // The text may quote user data; its hash still groups equal panics.
-            message: self.hash(message),
+            // The text may quote anything the program handled, and a hash of
+            // it is reversed by enumerating candidates: the category groups
+            // panics instead, with the location.
+            message: None,
+            category: *category,
             location: self.location(location),
             // Thread names are chosen at run time and may name anything.
             thread: None,
@@ -462,15 +497,10 @@ impl Anonymizer {
 
     /// `src/db.rs:42:17` → `<hash of src/db.rs>:42:17`. The file is first reduced
     /// to its crate-relative path, so one panic site hashes alike on every machine
-    /// whatever the directory the app was built in.
+    /// whatever the directory the app was built in, and only what the reducer's
+    /// fixed rule keeps of a path is hashed.
     fn location(&self, location: &str) -> String {
-        match split_location(location) {
-            Some((file, line, Some(column))) => {
-                format!("{}:{line}:{column}", self.hash(&crate_relative(file)))
-            }
-            Some((file, line, None)) => format!("{}:{line}", self.hash(&crate_relative(file))),
-            None => self.hash(&crate_relative(location)),
-        }
+        map_path(location, |file| self.hash(&reduce_path(file)))
     }
 
     /// `app::db::flush` → its hash (equal to the hash of the fn's key in
@@ -492,30 +522,6 @@ fn coarsen_time(unix_ms: u64) -> u64 {
     unix_ms - unix_ms % TIME_RESOLUTION_MS
 }
 
-/// Most digits of a line or column number kept in a location; a longer "number"
-/// is no real location, so the whole text is hashed.
-const MAX_LOCATION_DIGITS: usize = 6;
-
-/// `file:line:col` or `file:line` → its parts, numbers parsed.
-fn split_location(location: &str) -> Option<(&str, u32, Option<u32>)> {
-    let number = |text: &str| -> Option<u32> {
-        let short_digits = !text.is_empty()
-            && text.len() <= MAX_LOCATION_DIGITS
-            && text.bytes().all(|byte| byte.is_ascii_digit());
-        short_digits.then(|| text.parse().ok()).flatten()
-    };
-    let (rest, last) = location.rsplit_once(':')?;
-    let last = number(last)?;
-    match rest.rsplit_once(':') {
-        Some((file, line)) if !file.is_empty() => match number(line) {
-            Some(line) => Some((file, line, Some(last))),
-            None => Some((rest, last, None)),
-        },
-        _ if !rest.is_empty() => Some((rest, last, None)),
-        _ => None,
-    }
-}
-
 /// A frame's symbol without the `::h0123456789abcdef` disambiguator that rustc
 /// appends, which differs between builds.
 fn symbol_name(symbol: &str) -> &str {
@@ -525,58 +531,6 @@ fn symbol_name(symbol: &str) -> &str {
             name
         }
         _ => symbol,
-    }
-}
-
-/// Directories that start the crate-relative part of a source path.
-const SOURCE_ROOTS: [&str; 4] = ["src", "tests", "benches", "examples"];
-
-/// Reduces a source path to the part that is the same on every machine:
-///
-/// - `/home/u/work/app/src/db.rs` → `src/db.rs`
-/// - `C:\Users\u\app\src\db.rs` → `src/db.rs`
-/// - `/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.0/src/de.rs`
-///   → `serde-1.0.0/src/de.rs`
-/// - `/rustc/0123…/library/core/src/panicking.rs` → `library/core/src/panicking.rs`
-/// - an absolute path with none of these → its file name
-///
-/// A relative path without `..` is already crate-relative and stays.
-pub(crate) fn crate_relative(path: &str) -> String {
-    let unified = path.trim().replace('\\', "/");
-    let segments: Vec<&str> = unified
-        .split('/')
-        .filter(|segment| !segment.is_empty() && *segment != ".")
-        .collect();
-    let absolute = unified.starts_with('/')
-        || unified.starts_with('~')
-        || unified.as_bytes().get(1) == Some(&b':')
-        || segments.contains(&"..");
-    if !absolute {
-        return segments.join("/");
-    }
-    let from = |start: usize| segments[start..].join("/");
-    // Cargo's caches: …/registry/src/<index>/<crate-version>/…, …/git/checkouts/<repo>/<rev>/….
-    for (first, second, skip) in [("registry", "src", 3), ("git", "checkouts", 4)] {
-        let cache = segments
-            .windows(2)
-            .rposition(|pair| pair[0] == first && pair[1] == second);
-        if let Some(at) = cache.filter(|at| at + skip < segments.len()) {
-            return from(at + skip);
-        }
-    }
-    if let Some(at) = segments.iter().rposition(|segment| *segment == "library") {
-        if segments.contains(&"rustc") {
-            return from(at);
-        }
-    }
-    match segments
-        .iter()
-        .rposition(|segment| SOURCE_ROOTS.contains(segment))
-    {
-        Some(at) => from(at),
-        None => segments
-            .last()
-            .map_or_else(String::new, |file| (*file).to_owned()),
     }
 }
 
@@ -655,59 +609,6 @@ mod tests {
         let message: Vec<u8> = (0..15).collect();
         assert_eq!(hasher.hash(&[]), 0x726f_db47_dd0e_0e31);
         assert_eq!(hasher.hash(&message), 0xa129_ca61_49be_45e5);
-    }
-
-    #[test]
-    fn locations_split_into_file_line_and_column() {
-        assert_eq!(
-            split_location("src/db.rs:42:17"),
-            Some(("src/db.rs", 42, Some(17)))
-        );
-        assert_eq!(
-            split_location("src/db.rs:42"),
-            Some(("src/db.rs", 42, None))
-        );
-        assert_eq!(
-            split_location(r"C:\app\src\db.rs:4:1"),
-            Some((r"C:\app\src\db.rs", 4, Some(1)))
-        );
-        assert_eq!(split_location("src/db.rs"), None);
-        assert_eq!(split_location(":42"), None);
-        assert_eq!(
-            split_location("db.rs:1234567:1"),
-            Some(("db.rs:1234567", 1, None))
-        );
-        assert_eq!(split_location("db.rs:4x:1"), Some(("db.rs:4x", 1, None)));
-    }
-
-    #[test]
-    fn paths_lose_everything_before_the_crate() {
-        let cases = [
-            ("/home/alice/work/shop/src/db.rs", "src/db.rs"),
-            (r"C:\Users\alice\shop\src\db.rs", "src/db.rs"),
-            ("/Users/alice/shop/tests/it.rs", "tests/it.rs"),
-            (
-                "/home/alice/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.0/src/de.rs",
-                "serde-1.0.0/src/de.rs",
-            ),
-            (
-                "/home/alice/.cargo/git/checkouts/dep-0123/abcdef0/src/lib.rs",
-                "src/lib.rs",
-            ),
-            (
-                "/rustc/90b35a6239c3d8bdabc530a6a0816f7ff89a0aaf/library/core/src/panicking.rs",
-                "library/core/src/panicking.rs",
-            ),
-            ("/home/alice/notes.rs", "notes.rs"),
-            ("../../alice/src/x.rs", "src/x.rs"),
-            ("~/shop/src/x.rs", "src/x.rs"),
-            ("telemetry-runtime/src/x.rs", "telemetry-runtime/src/x.rs"),
-            ("./src/x.rs", "src/x.rs"),
-            ("/", ""),
-        ];
-        for (path, relative) in cases {
-            assert_eq!(crate_relative(path), relative, "{path}");
-        }
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //!
 //! How a fact is anonymized depends on its kind: booleans stay, integers are
 //! rounded, a value of a fixed set declared in code ([`Fact::one_of`]) stays if
-//! it is one of that set, and every other string is hashed. Fact names are
-//! hashed like fn names and listed in [`name_table`](crate::name_table).
+//! it is one of that set, and any other string is left out (a hash of it would
+//! be reversed by enumerating likely values). The set travels with the snapshot
+//! (`fact_choices`), so anonymizing a snapshot never reads this module's state.
+//! Fact names are `&'static str`, written in the program like fn names, hashed
+//! like them and listed in [`name_table`](crate::name_table).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -32,7 +35,7 @@ pub enum FactValue {
 /// telemetry::set_fact("tls", true);
 /// telemetry::set_fact("shards", 12u32);
 /// telemetry::set_fact("storage.engine", Fact::one_of("rocksdb", &["memory", "rocksdb", "mmap"]));
-/// telemetry::set_fact("cluster.url", "https://db.internal:6333"); // free text: hashed
+/// telemetry::set_fact("cluster.url", "https://db.internal:6333"); // free text: stays local
 ///
 /// let facts = telemetry::snapshot().facts;
 /// assert_eq!(facts["shards"], telemetry::FactValue::Int(12));
@@ -43,7 +46,7 @@ pub enum Fact {
     Bool(bool),
     /// Rounded to the anonymizer's leading digits when anonymized.
     Int(i64),
-    /// Kept when anonymized if `value` is one of `choices`, hashed otherwise.
+    /// Kept when anonymized if `value` is one of `choices`, left out otherwise.
     /// The choices are `'static`: they come from the program, never from input.
     OneOf {
         /// The value.
@@ -51,12 +54,13 @@ pub enum Fact {
         /// Every value that may be reported as is.
         choices: &'static [&'static str],
     },
-    /// Free text (a URL, a path, a name): hashed when anonymized.
+    /// Free text (a URL, a path, a name): left out when anonymized.
     Text(String),
 }
 
 impl Fact {
-    /// A value of a fixed set; a value outside the set is reported hashed.
+    /// A value of a fixed set; a value outside the set is left out of the
+    /// anonymized form.
     pub fn one_of(value: impl Into<String>, choices: &'static [&'static str]) -> Fact {
         Fact::OneOf {
             value: value.into(),
@@ -106,18 +110,24 @@ impl From<String> for Fact {
 
 /// Facts are set at start-up and on configuration changes, never on a hot path,
 /// so a mutex is the simple right tool.
-static FACTS: Mutex<BTreeMap<String, Fact>> = Mutex::new(BTreeMap::new());
+static FACTS: Mutex<BTreeMap<&'static str, Fact>> = Mutex::new(BTreeMap::new());
 
-fn facts() -> MutexGuard<'static, BTreeMap<String, Fact>> {
+fn facts() -> MutexGuard<'static, BTreeMap<&'static str, Fact>> {
     // A panic while holding the lock cannot leave a map half-updated.
-    FACTS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    crate::lock::lock(&FACTS)
 }
 
 /// Sets (or replaces) the fact `name` in every later snapshot.
-pub fn set_fact(name: impl Into<String>, fact: impl Into<Fact>) {
-    facts().insert(name.into(), fact.into());
+///
+/// The name is a `&'static str`, written in the program like a fn name: its
+/// hash may leave the machine, and a name made at run time could carry data.
+///
+/// ```compile_fail
+/// let user = String::from("ada");
+/// telemetry::set_fact(format!("seen.{user}"), true); // a name made at run time
+/// ```
+pub fn set_fact(name: &'static str, fact: impl Into<Fact>) {
+    facts().insert(name, fact.into());
 }
 
 /// Removes the fact `name`; returns whether it was set.
@@ -127,23 +137,33 @@ pub fn remove_fact(name: &str) -> bool {
 
 /// Every fact's current value, by name.
 pub fn app_facts() -> BTreeMap<String, FactValue> {
-    facts()
+    facts_and_choices().0
+}
+
+/// Every fact's current value, and the fixed set of each [`Fact::OneOf`], by
+/// name, read at one instant.
+pub(crate) fn facts_and_choices() -> (BTreeMap<String, FactValue>, BTreeMap<String, Vec<String>>) {
+    let facts = facts();
+    let values = facts
         .iter()
-        .map(|(name, fact)| (name.clone(), fact.value()))
-        .collect()
+        .map(|(name, fact)| ((*name).to_owned(), fact.value()))
+        .collect();
+    let choices = facts
+        .iter()
+        .filter_map(|(name, fact)| match fact {
+            Fact::OneOf { choices, .. } => Some((
+                (*name).to_owned(),
+                choices.iter().map(|choice| (*choice).to_owned()).collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    (values, choices)
 }
 
 /// Names of the facts set now.
 pub(crate) fn fact_names() -> Vec<String> {
-    facts().keys().cloned().collect()
-}
-
-/// The fixed set the fact `name` was declared with, if it is a [`Fact::OneOf`].
-pub(crate) fn declared_choices(name: &str) -> Option<&'static [&'static str]> {
-    match facts().get(name) {
-        Some(Fact::OneOf { choices, .. }) => Some(choices),
-        _ => None,
-    }
+    facts().keys().map(|name| (*name).to_owned()).collect()
 }
 
 #[cfg(test)]
@@ -175,16 +195,14 @@ mod tests {
             "facts::tests::engine",
             Fact::one_of("mmap", &["memory", "mmap"]),
         );
-        assert_eq!(
-            declared_choices("facts::tests::engine"),
-            Some(&["memory", "mmap"][..])
-        );
+        let choices = || facts_and_choices().1.remove("facts::tests::engine");
+        assert_eq!(choices(), Some(vec!["memory".into(), "mmap".into()]));
         assert_eq!(
             app_facts()["facts::tests::engine"],
             FactValue::Text("mmap".into())
         );
         set_fact("facts::tests::engine", "free");
-        assert_eq!(declared_choices("facts::tests::engine"), None);
+        assert_eq!(choices(), None);
         assert!(remove_fact("facts::tests::engine"));
         assert!(!remove_fact("facts::tests::engine"));
     }

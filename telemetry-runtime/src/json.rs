@@ -448,7 +448,8 @@ mod tests {
 
     use super::to_string;
     use crate::{
-        CriticalError, DetailsLevel, DiskKind, FactValue, FunctionStats, Kind, Latency, Snapshot,
+        CriticalError, DetailsLevel, DiskKind, FactValue, FunctionStats, Kind, Latency,
+        PanicCategory, Snapshot,
     };
 
     /// Ours and `serde_json`'s output, compact and pretty, are the same bytes.
@@ -481,6 +482,9 @@ mod tests {
         snapshot
             .facts
             .insert(awkward_text(), FactValue::Text(awkward_text()));
+        snapshot
+            .fact_choices
+            .insert("mode".into(), vec!["fast".into(), awkward_text()]);
         let counted = FunctionStats {
             kind: Kind::Counted,
             calls: 3,
@@ -523,7 +527,8 @@ mod tests {
             .insert("app::timed_empty".into(), no_buckets);
         snapshot.critical_errors = vec![
             CriticalError {
-                message: awkward_text(),
+                message: Some(awkward_text()),
+                category: PanicCategory::IndexOutOfBounds,
                 location: "src/db.rs:42:17".into(),
                 thread: Some("worker-3".into()),
                 count: 2,
@@ -532,7 +537,8 @@ mod tests {
                 backtrace: Some(vec!["app::db::flush".into(), "app::api::upsert".into()]),
             },
             CriticalError {
-                message: String::new(),
+                message: None,
+                category: PanicCategory::Other,
                 location: "src/main.rs:1:1".into(),
                 thread: None,
                 count: 1,

@@ -46,6 +46,8 @@ pub mod reporter;
 #[cfg(not(loom))]
 pub mod snapshot;
 #[cfg(not(loom))]
+mod source_path;
+#[cfg(not(loom))]
 pub mod system;
 
 #[cfg(not(loom))]
@@ -68,7 +70,7 @@ pub use {
     export::LATENCY_BUCKETS_NS,
     instance::{app_info, instance_id, set_app_info, AppInfo},
     outcome::CallOutcome,
-    panic::{install_panic_hook, PanicHook},
+    panic::{install_panic_hook, PanicCategory, PanicHook},
     registry::Kind,
     snapshot::{
         snapshot, CriticalError, DetailsLevel, FunctionStats, InvalidDetailsLevel, Latency,

@@ -1,5 +1,5 @@
 //! Snapshots: every instrumented fn's counters and latency summary, with the
-//! process's and machine's facts, as a serde value (`schema_version` 1).
+//! process's and machine's facts, as a serde value (`schema_version` 2).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -11,15 +11,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Scale;
 use crate::counter::{pool, Totals};
-use crate::facts::{app_facts, FactValue};
+use crate::facts::{facts_and_choices, FactValue};
 use crate::histogram::{bucket_bounds, HistogramCounts};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
 use crate::panic;
+pub use crate::panic::CriticalError;
 use crate::registry::{call_sites, Kind};
 use crate::system::{system_info, SystemInfo};
 
 /// Version of the snapshot JSON layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: a critical error has a `category`, and its `message` is absent from the
+/// anonymized form (in 1 it held the message's hash there); anonymized facts
+/// leave out text values outside their declared set (in 1 they were hashed);
+/// `fact_choices` is new.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How much a snapshot contains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -139,27 +145,6 @@ pub struct Latency {
     pub buckets: Option<Vec<(u64, u64)>>,
 }
 
-/// A distinct critical error (a panic), recorded by the panic hook.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CriticalError {
-    /// The panic message.
-    pub message: String,
-    /// `file:line:col`, crate-relative.
-    pub location: String,
-    /// Name of the thread that panicked last at this location.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thread: Option<String>,
-    /// Panics at this location.
-    pub count: u64,
-    /// First panic, ms since the Unix epoch.
-    pub first_seen_unix_ms: u64,
-    /// Last panic, ms since the Unix epoch.
-    pub last_seen_unix_ms: u64,
-    /// The app's own frames, innermost first (details level 3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backtrace: Option<Vec<String>>,
-}
-
 /// Everything the process knows about itself, ready to serve as JSON.
 ///
 /// ```
@@ -191,6 +176,12 @@ pub struct Snapshot {
     /// What the application reports about its configuration and feature use.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: BTreeMap<String, FactValue>,
+    /// The fixed set of values each fact declared with
+    /// [`Fact::one_of`](crate::Fact::one_of) may take, by fact name: what lets
+    /// the anonymizer keep such a value, from the snapshot alone. Never in the
+    /// anonymized form.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fact_choices: BTreeMap<String, Vec<String>>,
     /// The machine.
     pub system: SystemInfo,
     /// Every instrumented fn by name (from details level 1).
@@ -237,6 +228,7 @@ impl Snapshot {
         } else {
             (Vec::new(), 0)
         };
+        let (facts, fact_choices) = facts_and_choices();
         Snapshot {
             schema_version: SCHEMA_VERSION,
             instance_id: instance_id(),
@@ -245,7 +237,8 @@ impl Snapshot {
             taken_at_unix_ms: unix_ms(SystemTime::now()),
             uptime_ms: uptime().as_millis() as u64,
             app: app_info().clone(),
-            facts: app_facts(),
+            facts,
+            fact_choices,
             system: system_info().clone(),
             functions,
             critical_errors,

@@ -19,6 +19,12 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
 /// Runs `body` in a fresh process whose environment is the parent's without
 /// `DO_NOT_TRACK`, plus `env`. `name` must be the calling test's fn name.
 pub fn isolated(name: &str, env: &[(&str, &str)], body: impl FnOnce()) {
+    isolated_with_args(name, env, &[], body);
+}
+
+/// [`isolated`], with `args` added to the child's command line (after the test
+/// harness's own; none may start with `-`, or the harness takes it for an option).
+pub fn isolated_with_args(name: &str, env: &[(&str, &str)], args: &[&str], body: impl FnOnce()) {
     if std::env::var(CHILD).as_deref() == Ok(name) {
         capture_logs();
         body();
@@ -31,6 +37,7 @@ pub fn isolated(name: &str, env: &[(&str, &str)], body: impl FnOnce()) {
     let stderr_path = dir.join(format!("{name}.stderr"));
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .args(args)
         .env(CHILD, name)
         .env_remove("DO_NOT_TRACK")
         .envs(env.iter().copied())

@@ -3,9 +3,13 @@
 //!
 //! Every string of the output (values, and keys of the `functions` and `facts`
 //! maps) must be either allowed as is (the app's name and version, the instance
-//! id, fixed sets such as OS names) or built only from keyed hashes and short
-//! numbers (`<hash>`, `<hash>:42:17`, `<hash> at <hash>:42`). And no string of the
-//! input longer than 3 characters may appear in the output, except allowed ones.
+//! id, fixed sets such as OS names and panic categories, the values the input
+//! declared in `fact_choices`) or built only from keyed hashes and short numbers
+//! (`<hash>`, `<hash>:42:17`, `<hash> at <hash>:42`). And no string of the input
+//! longer than 3 characters may appear in the output, except allowed ones.
+
+// Each test binary that includes this uses the checks it needs.
+#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 
@@ -18,9 +22,15 @@ pub fn check_no_leak(input: &Value, output: &Value, extra_allowed: &[&str]) -> R
     let mut allowed: BTreeSet<String> = telemetry::SystemInfo::anonymized_values()
         .into_iter()
         .chain(["timed", "counted"])
+        .chain(telemetry::PanicCategory::ALL.map(telemetry::PanicCategory::name))
         .chain(extra_allowed.iter().copied())
         .map(str::to_owned)
         .collect();
+    // The sets the snapshot says its facts were declared with in code.
+    if let Some(Value::Object(choices)) = input.get("fact_choices") {
+        let declared = choices.values().filter_map(Value::as_array).flatten();
+        allowed.extend(declared.filter_map(Value::as_str).map(str::to_owned));
+    }
     for pointer in ["/app/name", "/app/version", "/instance_id"] {
         if let Some(Value::String(value)) = output.pointer(pointer) {
             allowed.insert(value.clone());
@@ -57,9 +67,85 @@ pub fn check_no_leak(input: &Value, output: &Value, extra_allowed: &[&str]) -> R
     Ok(())
 }
 
+/// Checks that `output` (an anonymized snapshot as JSON) holds no `hash` of any
+/// text of `input` that exists only at run time: panic messages, thread names,
+/// fact values outside their declared set. Names of code (fn keys, locations,
+/// frames) are hashed by design and not looked at.
+pub fn check_no_hash_of_run_time_text(
+    input: &Value,
+    output: &Value,
+    hash: impl Fn(&str) -> String,
+) -> Result<(), String> {
+    let mut run_time_text: Vec<&str> = Vec::new();
+    if let Some(Value::Array(errors)) = input.get("critical_errors") {
+        for error in errors {
+            for field in ["message", "thread"] {
+                run_time_text.extend(error.get(field).and_then(Value::as_str));
+            }
+        }
+    }
+    if let Some(Value::Object(facts)) = input.get("facts") {
+        let declared = |name: &str, value: &str| {
+            input
+                .pointer(&format!(
+                    "/fact_choices/{}",
+                    name.replace('~', "~0").replace('/', "~1")
+                ))
+                .and_then(Value::as_array)
+                .is_some_and(|choices| choices.iter().any(|choice| choice == value))
+        };
+        for (name, value) in facts {
+            if let Some(text) = value.as_str().filter(|text| !declared(name, text)) {
+                run_time_text.push(text);
+            }
+        }
+    }
+    check_no_hash_of(&run_time_text, output, hash)
+}
+
+/// Checks that `output` holds none of the `hash`es of `candidates`.
+pub fn check_no_hash_of<S: AsRef<str>>(
+    candidates: &[S],
+    output: &Value,
+    hash: impl Fn(&str) -> String,
+) -> Result<(), String> {
+    let hashes = hashes_in(output);
+    for candidate in candidates {
+        let candidate = candidate.as_ref();
+        if hashes.contains(&hash(candidate)) {
+            return Err(format!("the hash of {candidate:?} is in the output"));
+        }
+    }
+    Ok(())
+}
+
+/// Every 16-hex-digit hash anywhere in a snapshot's strings and map keys.
+pub fn hashes_in(snapshot: &Value) -> std::collections::HashSet<String> {
+    let mut all = Vec::new();
+    fn walk(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(text) => out.push(text.clone()),
+            Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
+            Value::Object(fields) => {
+                for (key, field) in fields {
+                    out.push(key.clone());
+                    walk(field, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(snapshot, &mut all);
+    all.iter()
+        .flat_map(|text| text.split(|c: char| !c.is_ascii_hexdigit()))
+        .filter(|token| is_hash(token))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Every data string of a snapshot's JSON: string values anywhere, and the keys
-/// of the maps whose keys are names (`functions`, `facts`). Other keys are the
-/// schema's field names.
+/// of the maps whose keys are names (`functions`, `facts`, `fact_choices`).
+/// Other keys are the schema's field names.
 fn strings(snapshot: &Value) -> Vec<String> {
     fn walk(value: &Value, keys_are_data: bool, out: &mut Vec<String>) {
         match value {
@@ -70,7 +156,8 @@ fn strings(snapshot: &Value) -> Vec<String> {
                     if keys_are_data {
                         out.push(key.clone());
                     }
-                    let named_map = !keys_are_data && (key == "functions" || key == "facts");
+                    let named_map = !keys_are_data
+                        && matches!(key.as_str(), "functions" | "facts" | "fact_choices");
                     walk(field, named_map, out);
                 }
             }

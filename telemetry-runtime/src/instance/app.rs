@@ -4,7 +4,18 @@
 use std::sync::OnceLock;
 
 /// The application's name and version as shown in snapshots.
+///
+/// Both are `&'static str` when set, written in the program (usually its
+/// `Cargo.toml`, through [`app_info!`](macro@crate::app_info)): the anonymized
+/// form sends them as they are, so they must not come from run time. A name made
+/// at run time does not compile:
+///
+/// ```compile_fail
+/// let host = std::env::var("HOSTNAME").unwrap_or_default();
+/// let app = telemetry::AppInfo::new(host, "1.0.0");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct AppInfo {
     /// The application's name, e.g. its package name.
     pub name: String,
@@ -15,10 +26,10 @@ pub struct AppInfo {
 impl AppInfo {
     /// An app with this name and version. [`app_info!`](macro@crate::app_info) fills them
     /// from the calling crate's `Cargo.toml`.
-    pub fn new(name: impl Into<String>, version: impl Into<String>) -> AppInfo {
+    pub fn new(name: &'static str, version: &'static str) -> AppInfo {
         AppInfo {
-            name: name.into(),
-            version: version.into(),
+            name: name.to_owned(),
+            version: version.to_owned(),
         }
     }
 }
