@@ -60,6 +60,10 @@
 //!   snapshot to the app owner's collector when consent allows, with a dry-run
 //!   mode; it brings a small blocking HTTP client (`ureq` with `rustls`). Off by
 //!   default.
+//! - `otlp`: [`otlp`], the snapshot as OpenTelemetry metrics (OTLP protobuf and
+//!   JSON) and a push exporter to an OpenTelemetry Collector, configured by the
+//!   standard `OTEL_*` variables; it is the operator's own monitoring and does
+//!   not depend on usage-statistics consent. Off by default.
 #![warn(missing_docs)]
 
 /// Counts calls of a fn: `calls`, `ok`, `err`, `panics`, `cancelled`, `in_flight`.
@@ -115,9 +119,12 @@ pub use telemetry_runtime::{
 
 pub use telemetry_runtime::http;
 
+#[cfg(feature = "otlp")]
+pub use telemetry_runtime::otlp;
+
 #[cfg(feature = "reporter")]
 pub use telemetry_runtime::reporter::{
-    report_payload, DryRun, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
+    report_payload, DryRun, ReportFormat, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
     ShutdownOutcome, UpdateInfo,
 };
 
