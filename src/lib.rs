@@ -60,10 +60,11 @@
 //!   snapshot to the app owner's collector when consent allows, with a dry-run
 //!   mode; it brings a small blocking HTTP client (`ureq` with `rustls`). Off by
 //!   default.
-//! - `otlp`: [`otlp`], the snapshot as OpenTelemetry metrics (OTLP protobuf and
-//!   JSON) and a push exporter to an OpenTelemetry Collector, configured by the
-//!   standard `OTEL_*` variables; it is the operator's own monitoring and does
-//!   not depend on usage-statistics consent. Off by default.
+//! - `otlp`: the module `telemetry::otlp`, the snapshot as OpenTelemetry
+//!   metrics (OTLP protobuf and JSON) and a push exporter to an OpenTelemetry
+//!   Collector, configured by the standard `OTEL_*` variables; it is the
+//!   operator's own monitoring and does not depend on usage-statistics consent.
+//!   Off by default.
 #![warn(missing_docs)]
 
 /// Counts calls of a fn: `calls`, `ok`, `err`, `panics`, `cancelled`, `in_flight`.

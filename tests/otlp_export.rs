@@ -7,8 +7,6 @@
 //! Tests that read logs or change the environment run in a process of their
 //! own; every wait is bounded.
 
-// Shared with the reporter's tests, which use behaviours these do not.
-#[allow(dead_code)]
 #[path = "support/collector.rs"]
 mod collector;
 #[path = "support/isolated.rs"]

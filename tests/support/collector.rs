@@ -1,10 +1,14 @@
-//! A collector for the reporter's tests: a tiny HTTP/1.1 server on 127.0.0.1
-//! that records what it is sent and answers well, badly, or not at all.
+//! A collector for the reporter's and the OTLP exporter's tests: a tiny
+//! HTTP/1.1 server on 127.0.0.1 that records what it is sent and answers well,
+//! badly, or not at all.
 //!
 //! Everything it does is bounded: it accepts at most `MAX_CONNECTIONS`, reads
 //! at most `MAX_REQUEST` bytes of a request, hangs for at most `MAX_HANG`,
 //! writes at most `MAX_ENDLESS` bytes of an endless answer, and stops accepting
 //! after `MAX_LIFETIME` even if the test forgets to drop it.
+
+// Each test binary uses the behaviours it needs.
+#![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
