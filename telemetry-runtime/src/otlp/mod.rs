@@ -76,7 +76,7 @@
 //!
 //! The exporter is the operator's own monitoring, sent where the operator
 //! points it, with names and numbers as they are: it does **not** depend on
-//! usage-statistics consent ([`consent`](crate::consent)), and `DO_NOT_TRACK`
+//! usage-statistics consent ([`consent()`](crate::consent())), and `DO_NOT_TRACK`
 //! does not stop it (`OTEL_SDK_DISABLED=true` does). The usage-statistics
 //! reporter (feature `reporter`) can also send OTLP
 //! (`ReportFormat::Otlp`), and then sends the anonymized snapshot under
