@@ -108,6 +108,22 @@ fn metric<'a>(request: &'a ExportMetricsServiceRequest, name: &str) -> &'a Metri
         .unwrap_or_else(|| panic!("no metric {name}"))
 }
 
+/// The one point of `points` whose `function` attribute is `function`.
+fn of_function<'a, P>(
+    points: &'a [P],
+    attributes: impl Fn(&P) -> &[KeyValue],
+    function: &str,
+) -> &'a P {
+    let mut found = points
+        .iter()
+        .filter(|&p| text(attributes(p), "function") == Some(function));
+    let point = found
+        .next()
+        .unwrap_or_else(|| panic!("no point of {function}"));
+    assert!(found.next().is_none(), "two points of {function}");
+    point
+}
+
 fn int(point: &NumberDataPoint) -> u64 {
     match point.value {
         Some(number_data_point::Value::AsInt(n)) => u64::try_from(n).unwrap(),
@@ -197,11 +213,7 @@ fn check_against(snapshot: &Snapshot, request: &ExportMetricsServiceRequest) {
     };
     assert!(!in_flight.is_monotonic);
     for (name, stats) in &called {
-        let point = in_flight
-            .data_points
-            .iter()
-            .find(|p| text(&p.attributes, "function") == Some(name.as_str()))
-            .unwrap();
+        let point = of_function(&in_flight.data_points, |p| &p.attributes, name);
         assert_eq!(int(point), stats.in_flight);
     }
 
@@ -219,23 +231,19 @@ fn check_against(snapshot: &Snapshot, request: &ExportMetricsServiceRequest) {
             );
             assert_eq!(histogram.data_points.len(), timed.len());
             for (name, latency) in timed {
-                let point = histogram
-                    .data_points
-                    .iter()
-                    .find(|p| text(&p.attributes, "function") == Some(name.as_str()))
-                    .unwrap();
+                let point = of_function(&histogram.data_points, |p| &p.attributes, name);
                 check_explicit(point, latency);
                 check_times(snapshot, point.start_time_unix_nano, point.time_unix_nano);
             }
         }
         Some(Data::ExponentialHistogram(histogram)) => {
+            assert_eq!(
+                histogram.aggregation_temporality,
+                AggregationTemporality::Cumulative as i32
+            );
             assert_eq!(histogram.data_points.len(), timed.len());
             for (name, latency) in timed {
-                let point = histogram
-                    .data_points
-                    .iter()
-                    .find(|p| text(&p.attributes, "function") == Some(name.as_str()))
-                    .unwrap();
+                let point = of_function(&histogram.data_points, |p| &p.attributes, name);
                 check_exponential(point, latency);
                 check_times(snapshot, point.start_time_unix_nano, point.time_unix_nano);
             }
@@ -411,11 +419,7 @@ fn exponential_buckets_reproduce_the_snapshot_s_quantiles() {
     else {
         panic!("an exponential histogram");
     };
-    let point = histogram
-        .data_points
-        .iter()
-        .find(|p| text(&p.attributes, "function") == Some(SPIN))
-        .unwrap();
+    let point = of_function(&histogram.data_points, |p| &p.attributes, SPIN);
     let used = point
         .positive
         .as_ref()

@@ -7,6 +7,8 @@
 //! Tests that read logs or change the environment run in a process of their
 //! own; every wait is bounded.
 
+#[path = "support/bounded.rs"]
+mod bounded;
 #[path = "support/collector.rs"]
 mod collector;
 #[path = "support/isolated.rs"]
@@ -16,6 +18,7 @@ use std::io::Read;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use bounded::{ms, peak_rss_bytes, wait_for, PROMPT, WAIT};
 use collector::{Behaviour, Collector, Reply, Request};
 use isolated::{isolated, logs};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
@@ -25,17 +28,6 @@ use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, Metric};
 use prost::Message;
 use telemetry::otlp::{Compression, Exporter, ExporterBuilder, Protocol};
-
-/// The bound of every wait for something that should happen.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The bound for what must not wait on the exporter (shutdown, the app's
-/// calls): far above their real cost, far below a stuck request's timeout.
-const PROMPT: Duration = Duration::from_secs(5);
-
-fn ms(millis: u64) -> Duration {
-    Duration::from_millis(millis)
-}
 
 #[telemetry::timed]
 fn lookup(id: u64) -> Result<u64, String> {
@@ -56,17 +48,6 @@ fn exporter(collector: &Collector, interval: Duration) -> ExporterBuilder {
         .interval(interval)
         .timeout(Duration::from_secs(5))
         .shutdown_timeout(Duration::from_secs(3))
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {WAIT:?} waiting for {what}"
-        );
-        std::thread::sleep(ms(10));
-    }
 }
 
 /// A request's body decoded with the official definitions, whatever its
@@ -145,13 +126,6 @@ fn app_is_not_slowed(exporter: &Exporter) {
     let start = Instant::now();
     let _ = exporter.status();
     assert!(start.elapsed() < PROMPT, "status() waited on an export");
-}
-
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 #[test]

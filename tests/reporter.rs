@@ -6,6 +6,8 @@
 //! Each test runs in a process of its own (consent is per process); intervals
 //! and delays are milliseconds, and every wait is bounded.
 
+#[path = "support/bounded.rs"]
+mod bounded;
 #[path = "support/collector.rs"]
 mod collector;
 #[path = "support/isolated.rs"]
@@ -16,6 +18,7 @@ mod leaks;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bounded::{ms, peak_rss_bytes, wait_for, PROMPT, WAIT};
 use collector::{Behaviour, Collector};
 use isolated::{isolated, logs};
 use serde_json::Value;
@@ -26,18 +29,6 @@ use telemetry::{
 
 /// What a collector that knows of a newer version answers.
 const UPDATE: &str = r#"{"latest_version": "9.9.9", "update_available": true}"#;
-
-/// The bound of every wait for something that should happen: long, because a
-/// loaded machine may be slow, and never reached when things work.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The bound for what must not wait on the reporter (shutdown, the app's calls):
-/// far above their real cost, far below the reporter's stuck requests.
-const PROMPT: Duration = Duration::from_secs(5);
-
-fn ms(millis: u64) -> Duration {
-    Duration::from_millis(millis)
-}
 
 #[telemetry::timed]
 fn checkout_for_customer(customer: &str) -> Result<usize, String> {
@@ -68,17 +59,6 @@ fn reporter(url: &str) -> ReporterBuilder {
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
         .backoff(ms(50), ms(200))
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {WAIT:?} waiting for {what}"
-        );
-        std::thread::sleep(ms(10));
-    }
 }
 
 /// Makes 10,000 instrumented calls and takes snapshots on another thread, while
@@ -133,13 +113,6 @@ fn parse_report(body: &[u8]) -> Snapshot {
         "the body holds more than the snapshot, or is serialized differently"
     );
     report
-}
-
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 #[test]

@@ -17,6 +17,8 @@ use super::transport::{Outcome, Sender};
 use super::{encode, Compression, ExporterError, HistogramKind, Options, Protocol};
 
 const DEFAULT_ENDPOINT: &str = "http://localhost:4318/v1/metrics";
+const ACCEPTED_HEADERS: &str =
+    "header names of letters, digits and -, values of visible characters";
 const ACCEPTED_DURATION: &str = "a duration longer than zero (milliseconds are fine)";
 
 /// Waits between tries of one export: from 1 s, doubled up to 30 s, and never
@@ -178,15 +180,12 @@ impl ExporterBuilder {
         }
         if let Some(set) = env.get_either(config::HEADERS) {
             for (name, value) in set.key_values()? {
-                if ureq::http::HeaderName::try_from(name.as_str()).is_err()
-                    || ureq::http::HeaderValue::try_from(value.as_str()).is_err()
-                {
+                if !is_header(&name, &value) {
                     return Err(ExporterError::InvalidVariable {
                         variable: set.variable,
                         value: set.value.clone(),
                         problem: format!("{name:?}: {value:?} is not a valid HTTP header"),
-                        accepted: "header names of letters, digits and -, values of \
-                             visible characters",
+                        accepted: ACCEPTED_HEADERS,
                     });
                 }
                 self = self.header(name, value);
@@ -235,14 +234,11 @@ impl ExporterBuilder {
             }
         }
         for (name, value) in &self.headers {
-            if ureq::http::HeaderName::try_from(name.as_str()).is_err()
-                || ureq::http::HeaderValue::try_from(value.as_str()).is_err()
-            {
+            if !is_header(name, value) {
                 return Err(ExporterError::InvalidSetting {
                     setting: "header",
                     problem: format!("{name:?}: {value:?} is not a valid HTTP header"),
-                    accepted: "header names of letters, digits and -, values of visible \
-                         characters",
+                    accepted: ACCEPTED_HEADERS,
                 });
             }
         }
@@ -407,6 +403,11 @@ impl Exporter {
             final_export_sent: stopped && self.status().exports > exports_before,
         }
     }
+}
+
+fn is_header(name: &str, value: &str) -> bool {
+    ureq::http::HeaderName::try_from(name).is_ok()
+        && ureq::http::HeaderValue::try_from(value).is_ok()
 }
 
 fn lock(status: &Mutex<ExporterStatus>) -> MutexGuard<'_, ExporterStatus> {
