@@ -30,7 +30,7 @@ impl Protocol {
     }
 }
 
-const PROTOCOLS: &str = "http/protobuf (the default) or http/json";
+pub(crate) const ACCEPTED_PROTOCOLS: &str = "http/protobuf (the default) or http/json";
 
 impl FromStr for Protocol {
     type Err = String;
@@ -59,7 +59,7 @@ pub enum Compression {
     Gzip,
 }
 
-const COMPRESSIONS: &str = "gzip or none";
+pub(crate) const ACCEPTED_COMPRESSIONS: &str = "gzip or none";
 
 impl FromStr for Compression {
     type Err = String;
@@ -254,9 +254,6 @@ pub(crate) fn metrics_url_from_base(base: &str) -> String {
     }
 }
 
-pub(crate) const ACCEPTED_PROTOCOLS: &str = PROTOCOLS;
-pub(crate) const ACCEPTED_COMPRESSIONS: &str = COMPRESSIONS;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,7 +305,7 @@ mod tests {
     fn grpc_is_refused_with_the_reason() {
         assert_eq!("http/json".parse(), Ok(Protocol::HttpJson));
         let error = set("grpc")
-            .parse::<Protocol>(PROTOCOLS)
+            .parse::<Protocol>(ACCEPTED_PROTOCOLS)
             .unwrap_err()
             .to_string();
         assert!(

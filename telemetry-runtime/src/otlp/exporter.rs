@@ -280,8 +280,8 @@ impl ExporterBuilder {
         let thread = std::thread::Builder::new()
             .name("telemetry-otlp".into())
             .spawn(move || {
-                worker.run();
-                let _ = done_tx.send(());
+                let final_export_sent = worker.run();
+                let _ = done_tx.send(final_export_sent);
             })
             .map_err(ExporterError::Spawn)?;
         Ok(Exporter {
@@ -328,7 +328,8 @@ pub struct ShutdownOutcome {
 struct Control {
     /// Carries the shutdown deadline; dropping it stops the thread.
     stop: SyncSender<Instant>,
-    done: Receiver<()>,
+    /// Says the thread has ended, and whether its last export was accepted.
+    done: Receiver<bool>,
     thread: JoinHandle<()>,
 }
 
@@ -389,18 +390,22 @@ impl Exporter {
                 final_export_sent: false,
             };
         };
-        let deadline = Instant::now() + self.shutdown_timeout;
-        let exports_before = self.status().exports;
-        // The channel holds one deadline; a full channel already has one.
+        let deadline = after(self.shutdown_timeout);
+        // The channel holds one deadline, and only this call sends one.
         let _ = control.stop.try_send(deadline);
         let left = deadline.saturating_duration_since(Instant::now());
-        let stopped = control.done.recv_timeout(left).is_ok();
-        if stopped {
-            let _ = control.thread.join();
-        }
-        ShutdownOutcome {
-            stopped,
-            final_export_sent: stopped && self.status().exports > exports_before,
+        match control.done.recv_timeout(left) {
+            Ok(final_export_sent) => {
+                let _ = control.thread.join();
+                ShutdownOutcome {
+                    stopped: true,
+                    final_export_sent,
+                }
+            }
+            Err(_) => ShutdownOutcome {
+                stopped: false,
+                final_export_sent: false,
+            },
         }
     }
 }
@@ -443,7 +448,8 @@ fn after(delay: Duration) -> Instant {
 }
 
 impl Worker {
-    fn run(mut self) {
+    /// Exports until stopped; whether a last export was accepted.
+    fn run(mut self) -> bool {
         let mut next = after(self.interval);
         let stop = loop {
             if let Some(stop) = self.sleep_until(next) {
@@ -456,10 +462,12 @@ impl Worker {
                 Err(stop) => break stop,
             }
         };
-        if let Stop::Shutdown(deadline) = stop {
-            self.final_export(deadline);
-        }
+        let final_export_sent = match stop {
+            Stop::Shutdown(deadline) => self.final_export(deadline),
+            Stop::Dropped => false,
+        };
         lock(&self.status).running = false;
+        final_export_sent
     }
 
     /// Sleeps until `until`; `Some` if a stop came first.
@@ -514,16 +522,19 @@ impl Worker {
     }
 
     /// The last export: one try, within what is left of the shutdown time.
-    fn final_export(&mut self, deadline: Instant) {
+    /// Whether it was accepted.
+    fn final_export(&mut self, deadline: Instant) -> bool {
         // Leave a tenth of the time for the thread to end and be noticed.
         let left = deadline.saturating_duration_since(Instant::now());
         let budget = (left - left / 10).min(self.timeout);
         if budget.is_zero() {
-            return;
+            return false;
         }
         let body = self.body();
         let outcome = self.sender.send(&body, budget);
+        let accepted = matches!(outcome, Outcome::Accepted { .. });
         self.settle(outcome);
+        accepted
     }
 
     /// Records how an export ended, and logs what the operator must know.
@@ -535,9 +546,12 @@ impl Worker {
                 status.last_error = None;
                 status.last_export_unix_ms = Some(unix_ms(SystemTime::now()));
                 drop(status);
-                self.last_logged = None;
-                if let Some(rejected) = rejected {
-                    self.warn_once(format!("OTLP export accepted in part: {rejected}"));
+                match rejected {
+                    Some(rejected) => {
+                        self.warn_once(format!("OTLP export accepted in part: {rejected}"))
+                    }
+                    // A later failure is news again.
+                    None => self.last_logged = None,
                 }
             }
             Outcome::Rejected(error) | Outcome::Retry { error, .. } => {
