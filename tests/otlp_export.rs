@@ -16,7 +16,7 @@ mod isolated;
 
 use std::io::Read;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bounded::{ms, peak_rss_bytes, wait_for, PROMPT, WAIT};
 use collector::{Behaviour, Collector, Reply, Request};
@@ -270,11 +270,19 @@ fn only_429_502_503_and_504_are_retried() {
 #[test]
 fn retry_after_is_honoured_and_backoff_applies_without_it() {
     std::thread::scope(|scope| {
-        for (retry_after, at_least) in [(Some("2"), ms(2000)), (None, ms(500))] {
+        // The first export goes 5 s after the start: a date 8 s ahead (cut to
+        // whole seconds) asks for about 2 to 3 s more, longer than the
+        // backoff's 1 s at most, so the date was read.
+        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(8));
+        for (retry_after, at_least) in [
+            (Some("2".to_owned()), ms(2000)),
+            (Some(date), ms(1500)),
+            (None, ms(500)),
+        ] {
             scope.spawn(move || {
                 let mut first = Reply::status(503);
-                if let Some(seconds) = retry_after {
-                    first = first.header("retry-after", seconds);
+                if let Some(value) = &retry_after {
+                    first = first.header("retry-after", value.clone());
                 }
                 let collector =
                     Collector::start(Behaviour::Script(vec![first, Reply::status(200)]));
