@@ -54,10 +54,12 @@ class Receiver(BaseHTTPRequestHandler):
     collector: an empty ExportMetricsServiceResponse in the request's encoding."""
 
     received = []  # (content_type, raw JSON text or None, message)
+    sizes = []  # bytes on the wire of each export
 
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
         body = self.rfile.read(length)
+        Receiver.sizes.append(length)
         if self.headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)
         content_type = self.headers.get("content-type")
@@ -204,6 +206,7 @@ def check_exponential(point, latency):
 
 def run(example, port, protocol, exponential, compression):
     Receiver.received = []
+    Receiver.sizes = []
     env = dict(os.environ)
     env.update({
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
@@ -245,7 +248,8 @@ def main():
             exports = run(example, port, protocol, exponential, compression)
             kind = "exponential" if exponential else "explicit"
             print(f"    {protocol}, {kind} histograms, compression {compression}: "
-                  f"{exports} exports parsed and equal to the snapshot")
+                  f"{exports} exports parsed, the last ({Receiver.sizes[-1]} bytes) "
+                  "equal to the snapshot")
     except (Failure, subprocess.TimeoutExpired) as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         sys.exit(1)

@@ -1,16 +1,7 @@
 //! A snapshot as an OTLP `ExportMetricsServiceRequest`, built with the official
 //! message definitions (the `opentelemetry-proto` crate's prost types) and
-//! written as binary protobuf or as OTLP JSON.
-//!
-//! The metrics, each a series per fn (attribute `function`, the fn's name in
-//! the snapshot), with the Prometheus families' names and labels once an OTLP
-//! → Prometheus conversion has added its suffixes:
-//!
-//! | OTLP metric                 | kind                                   | Prometheus                        |
-//! |-----------------------------|----------------------------------------|-----------------------------------|
-//! | `telemetry.calls`           | cumulative monotonic Sum, per `result` | `telemetry_calls_total`           |
-//! | `telemetry.calls.in_flight` | cumulative non-monotonic Sum           | `telemetry_calls_in_flight`       |
-//! | `telemetry.call.duration`   | cumulative Histogram, unit `s`         | `telemetry_call_duration_seconds` |
+//! written as binary protobuf or as OTLP JSON. The metrics and their names are
+//! listed in [the module docs](crate::otlp).
 
 use std::sync::OnceLock;
 
