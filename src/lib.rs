@@ -62,6 +62,13 @@
 //!   default. Through `ureq`, the `http` crate makes `u16` comparable with its
 //!   status codes, so an untyped comparison with `u16`s (`assert_eq!(&*v, &[])`
 //!   on a `Vec<u16>`) needs its type written out in crates whose graph has it.
+//! - `otlp`: the module `telemetry::otlp`, the snapshot as OpenTelemetry
+//!   metrics (OTLP protobuf and JSON) and a push exporter to an OpenTelemetry
+//!   Collector, configured by the standard `OTEL_*` variables; it is the
+//!   operator's own monitoring and does not depend on usage-statistics consent.
+//!   Off by default. It brings `serde_json` (for the OTLP JSON encoding), whose
+//!   `Value` compares with every primitive: with it, an untyped comparison such
+//!   as `assert_eq!(&*v, &[])` needs its type written out.
 //!
 //! With default features the crate graph holds no crate whose trait impls change
 //! type inference in your code (such as `serde_json`, whose `Value` compares with
@@ -121,9 +128,12 @@ pub use telemetry_runtime::{
 
 pub use telemetry_runtime::http;
 
+#[cfg(feature = "otlp")]
+pub use telemetry_runtime::otlp;
+
 #[cfg(feature = "reporter")]
 pub use telemetry_runtime::reporter::{
-    report_payload, DryRun, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
+    report_payload, DryRun, ReportFormat, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
     ShutdownOutcome, UpdateInfo,
 };
 

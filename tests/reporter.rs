@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::bounded::{ms, peak_rss_bytes, wait_for, PROMPT, WAIT};
 use support::collector::{self, Behaviour, Collector};
 use support::isolated::{isolated, logs};
 use support::leaks;
@@ -22,18 +23,6 @@ use telemetry::{
 
 /// What a collector that knows of a newer version answers.
 const UPDATE: &str = r#"{"latest_version": "9.9.9", "update_available": true}"#;
-
-/// The bound of every wait for something that should happen: long, because a
-/// loaded machine may be slow, and never reached when things work.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The bound for what must not wait on the reporter (shutdown, the app's calls):
-/// far above their real cost, far below the reporter's stuck requests.
-const PROMPT: Duration = Duration::from_secs(5);
-
-fn ms(millis: u64) -> Duration {
-    Duration::from_millis(millis)
-}
 
 #[telemetry::timed]
 fn checkout_for_customer(customer: &str) -> Result<usize, String> {
@@ -64,17 +53,6 @@ fn reporter(url: &str) -> ReporterBuilder {
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
         .backoff(ms(50), ms(200))
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "gave up after {WAIT:?} waiting for {what}"
-        );
-        std::thread::sleep(ms(10));
-    }
 }
 
 /// Makes 10,000 instrumented calls and takes snapshots on another thread, while
@@ -129,13 +107,6 @@ fn parse_report(body: &[u8]) -> Snapshot {
         "the body holds more than the snapshot, or is serialized differently"
     );
     report
-}
-
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 #[test]

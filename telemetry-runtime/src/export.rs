@@ -195,20 +195,12 @@ impl Exposition {
         let name = |suffix: &str| format!("{DURATION}{suffix}");
         let bucket = name("_bucket");
         if let Some(buckets) = &latency.buckets {
-            let mut per_bound = [0u64; LATENCY_BUCKETS_NS.len()];
-            for &(upper_ns, count) in buckets {
-                // Past the last bound only `+Inf` holds it.
-                if let Some(i) = LATENCY_BUCKETS_NS.iter().position(|&le| le >= upper_ns) {
-                    per_bound[i] += count;
-                }
-            }
+            let per_bound = per_bound_counts(buckets, latency.count);
             let mut cumulative = 0u64;
             for (&le, count) in LATENCY_BUCKETS_NS.iter().zip(per_bound) {
                 cumulative += count;
-                // Never above `+Inf`, whatever a hand-made snapshot holds.
-                let value = cumulative.min(latency.count);
                 let le = seconds(le);
-                self.sample(&bucket, &[("function", function), ("le", &le)], value);
+                self.sample(&bucket, &[("function", function), ("le", &le)], cumulative);
             }
         }
         self.sample(
@@ -216,13 +208,44 @@ impl Exposition {
             &[("function", function), ("le", "+Inf")],
             latency.count,
         );
-        // Snapshots of versions without `sum` have only the rounded mean.
-        let sum_ns = latency
-            .sum
-            .unwrap_or_else(|| latency.mean.saturating_mul(latency.count));
+        let sum_ns = latency_sum_ns(latency);
         self.sample(&name("_sum"), &[("function", function)], seconds(sum_ns));
         self.sample(&name("_count"), &[("function", function)], latency.count);
     }
+}
+
+/// The snapshot's latency buckets counted per bound of [`LATENCY_BUCKETS_NS`]
+/// (each in the smallest bound at or above its upper bound), then past the last
+/// bound; not cumulative. They add up to `count` exactly, whatever a hand-made
+/// snapshot holds: never more in the bounds than `count`, the rest past them.
+/// Prometheus and OTLP histograms share it, so their buckets agree.
+pub(crate) fn per_bound_counts(
+    buckets: &[(u64, u64)],
+    count: u64,
+) -> [u64; LATENCY_BUCKETS_NS.len() + 1] {
+    let mut counts = [0u64; LATENCY_BUCKETS_NS.len() + 1];
+    for &(upper_ns, n) in buckets {
+        let bound = LATENCY_BUCKETS_NS
+            .iter()
+            .position(|&le| le >= upper_ns)
+            .unwrap_or(LATENCY_BUCKETS_NS.len());
+        counts[bound] = counts[bound].saturating_add(n);
+    }
+    let mut left = count;
+    for counted in &mut counts[..LATENCY_BUCKETS_NS.len()] {
+        *counted = (*counted).min(left);
+        left -= *counted;
+    }
+    counts[LATENCY_BUCKETS_NS.len()] = left;
+    counts
+}
+
+/// The exact sum of the latencies; snapshots of versions without `sum` have
+/// only the rounded mean.
+pub(crate) fn latency_sum_ns(latency: &Latency) -> u64 {
+    latency
+        .sum
+        .unwrap_or_else(|| latency.mean.saturating_mul(latency.count))
 }
 
 /// Escapes `\` and newlines (HELP text), and `"` too in label values, as the

@@ -1,8 +1,8 @@
 //! Runtime of the `telemetry` crate: the registry of call sites, their per-thread
 //! counters and lock-free histograms, the clock, snapshots, their anonymized
 //! form and their exports (JSON, Prometheus text, answers to debug requests),
-//! consent, the panic hook, and (with the `reporter` feature) the
-//! usage-statistics reporter.
+//! consent, the panic hook, (with the `reporter` feature) the
+//! usage-statistics reporter, and (with `otlp`) OpenTelemetry export.
 //!
 //! Applications depend on `telemetry` and never name this crate; the code that
 //! `#[counted]` and `#[timed]` emit reaches it through `telemetry::__private`.
@@ -11,6 +11,13 @@
 pub mod counter;
 pub mod histogram;
 mod sync;
+
+#[cfg(all(any(feature = "reporter", feature = "otlp"), not(loom)))]
+mod backoff;
+#[cfg(all(any(feature = "reporter", feature = "otlp"), not(loom)))]
+mod http_client;
+#[cfg(all(feature = "otlp", not(loom)))]
+pub mod otlp;
 
 #[cfg(not(loom))]
 mod atomic_file;
@@ -81,7 +88,7 @@ pub use {
 
 #[cfg(all(feature = "reporter", not(loom)))]
 pub use reporter::{
-    report_payload, DryRun, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
+    report_payload, DryRun, ReportFormat, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
     ShutdownOutcome, UpdateInfo,
 };
 

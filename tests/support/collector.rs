@@ -1,10 +1,14 @@
-//! A collector for the reporter's tests: a tiny HTTP/1.1 server on 127.0.0.1
-//! that records what it is sent and answers well, badly, or not at all.
+//! A collector for the reporter's and the OTLP exporter's tests: a tiny
+//! HTTP/1.1 server on 127.0.0.1 that records what it is sent and answers well,
+//! badly, or not at all.
 //!
 //! Everything it does is bounded: it accepts at most `MAX_CONNECTIONS`, reads
 //! at most `MAX_REQUEST` bytes of a request, hangs for at most `MAX_HANG`,
 //! writes at most `MAX_ENDLESS` bytes of an endless answer, and stops accepting
 //! after `MAX_LIFETIME` even if the test forgets to drop it.
+
+// Each test binary uses the behaviours it needs.
+#![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -36,6 +40,39 @@ pub enum Behaviour {
     Hang,
     /// Writes these bytes as soon as a client connects, reads nothing, closes.
     SpeakFirst(&'static [u8]),
+    /// The n-th request gets the n-th reply; the last one repeats.
+    Script(Vec<Reply>),
+    /// This status and a body of this many bytes (bounded by `MAX_ENDLESS`),
+    /// written until the client stops reading.
+    HugeAnswer { status: u16, bytes: u64 },
+}
+
+/// One scripted answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Reply {
+        self.body = body.into();
+        self
+    }
 }
 
 /// One request as received.
@@ -231,8 +268,38 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour, shared: &Shared) {
     let Some(request) = read_request(&mut stream) else {
         return;
     };
-    shared.update(|state| state.requests.push(request));
+    let mut nth = 0;
+    shared.update(|state| {
+        state.requests.push(request);
+        nth = state.requests.len() - 1;
+    });
     match behaviour {
+        Behaviour::Script(replies) => {
+            let reply = &replies[nth.min(replies.len() - 1)];
+            let mut head = format!(
+                "HTTP/1.1 {} Scripted\r\ncontent-length: {}\r\nconnection: close\r\n",
+                reply.status,
+                reply.body.len()
+            );
+            for (name, value) in &reply.headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&reply.body);
+        }
+        Behaviour::HugeAnswer { status, bytes } => {
+            let head = format!(
+                "HTTP/1.1 {status} Huge\r\ncontent-type: text/plain\r\n\
+                 content-length: {bytes}\r\nconnection: close\r\n\r\n"
+            );
+            endless(
+                &mut stream,
+                head.as_bytes(),
+                head.len() as u64 + bytes,
+                shared,
+            );
+        }
         Behaviour::Answer(body) => {
             let _ = write!(
                 stream,
@@ -253,10 +320,15 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour, shared: &Shared) {
         Behaviour::EndlessBody => {
             let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
                         content-length: 100000000000\r\n\r\n{\"latest_version\": \"";
-            endless(&mut stream, head.as_bytes(), shared);
+            endless(&mut stream, head.as_bytes(), MAX_ENDLESS, shared);
         }
         Behaviour::EndlessHeaders => {
-            endless(&mut stream, b"HTTP/1.1 200 OK\r\nx-endless: ", shared);
+            endless(
+                &mut stream,
+                b"HTTP/1.1 200 OK\r\nx-endless: ",
+                MAX_ENDLESS,
+                shared,
+            );
         }
         Behaviour::Hang => hang(&mut stream, shared),
         Behaviour::SpeakFirst(_) => {}
@@ -312,13 +384,15 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
     })
 }
 
-/// Writes `head`, then filler until the client stops reading or `MAX_ENDLESS`.
-fn endless(stream: &mut TcpStream, head: &[u8], shared: &Shared) {
+/// Writes `head`, then filler until the client stops reading or `limit`
+/// (at most `MAX_ENDLESS`) bytes are written.
+fn endless(stream: &mut TcpStream, head: &[u8], limit: u64, shared: &Shared) {
+    let limit = limit.min(MAX_ENDLESS);
     let filler = [b'7'; 16 * 1024];
     let mut written = 0u64;
     if stream.write_all(head).is_ok() {
         written += head.len() as u64;
-        while written < MAX_ENDLESS && !shared.stop.load(Ordering::SeqCst) {
+        while written < limit && !shared.stop.load(Ordering::SeqCst) {
             match stream.write(&filler) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => written += n as u64,

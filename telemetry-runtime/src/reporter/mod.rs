@@ -27,7 +27,10 @@
 //!   (default 2: counters and latency summaries), anonymized by
 //!   [`Snapshot::anonymize`], as compact JSON. The request carries no other data
 //!   (its `user-agent` is `telemetry/<version of this library>`). Failed reports
-//!   are not kept for later: the next report is a fresh snapshot.
+//!   are not kept for later: the next report is a fresh snapshot. With the
+//!   `otlp` feature, [`ReporterBuilder::format`] sends the same anonymized
+//!   snapshot as OTLP metrics instead, for a collector that speaks
+//!   OpenTelemetry.
 //! - **When**: consent is read at every wake-up, so a change at run time takes
 //!   effect at the next report. `Enabled`: the first report goes after a short
 //!   random delay (up to 1 minute by default), then one per interval (1 hour).
@@ -87,7 +90,59 @@ use worker::{Settings, Shared, Worker};
 /// assert!(report.anonymized);
 /// ```
 pub fn report_payload(level: DetailsLevel) -> Vec<u8> {
-    Snapshot::take(level).anonymize().to_json().into_bytes()
+    ReportFormat::Json.payload(level)
+}
+
+/// How a report is encoded. Every format carries the same anonymized snapshot
+/// ([`Snapshot::anonymize`]) under the same consent rules; only the encoding
+/// differs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportFormat {
+    /// The snapshot's own JSON (`application/json`): [`report_payload`].
+    #[default]
+    Json,
+    /// An OTLP `ExportMetricsServiceRequest` (feature `otlp`), for a collector
+    /// that speaks OpenTelemetry: the reporter's URL is then the full OTLP
+    /// metrics URL (such as `https://collector.example.com/v1/metrics`). See
+    /// [`otlp::encode`](crate::otlp::encode) for what it holds: from an
+    /// anonymized snapshot, the resource has only the (anonymized) app name
+    /// and version, the instance id and this library's name; no environment
+    /// variable is read into it.
+    #[cfg(feature = "otlp")]
+    Otlp(crate::otlp::Protocol),
+}
+
+impl ReportFormat {
+    /// The bytes a report in this format sends: the snapshot at `level`,
+    /// anonymized, encoded.
+    ///
+    /// ```
+    /// use telemetry::{DetailsLevel, ReportFormat};
+    ///
+    /// let json = ReportFormat::Json.payload(DetailsLevel::Counters);
+    /// let report: telemetry::Snapshot = serde_json::from_slice(&json).unwrap();
+    /// assert!(report.anonymized);
+    /// ```
+    pub fn payload(self, level: DetailsLevel) -> Vec<u8> {
+        let report = Snapshot::take(level).anonymize();
+        match self {
+            ReportFormat::Json => report.to_json().into_bytes(),
+            #[cfg(feature = "otlp")]
+            ReportFormat::Otlp(protocol) => {
+                crate::otlp::encode(&report, &crate::otlp::Options::default(), protocol)
+            }
+        }
+    }
+
+    /// The `content-type` of a report in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "application/json",
+            #[cfg(feature = "otlp")]
+            ReportFormat::Otlp(protocol) => protocol.content_type(),
+        }
+    }
 }
 
 /// Where a dry run writes each report instead of sending it.
@@ -172,6 +227,13 @@ impl ReporterBuilder {
     /// How much each report contains. Default: [`DetailsLevel::Summaries`] (2).
     pub fn details_level(mut self, level: DetailsLevel) -> Self {
         self.settings.details_level = level;
+        self
+    }
+
+    /// How each report is encoded. Default: [`ReportFormat::Json`]. A dry run
+    /// shows the bytes of this format.
+    pub fn format(mut self, format: ReportFormat) -> Self {
+        self.settings.format = format;
         self
     }
 
@@ -260,6 +322,7 @@ impl ReporterBuilder {
             shared,
             thread: Some(thread),
             details_level: self.settings.details_level,
+            format: self.settings.format,
             shutdown_timeout: self.shutdown_timeout,
             final_report: self.final_report,
         })
@@ -277,6 +340,7 @@ pub struct Reporter {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     details_level: DetailsLevel,
+    format: ReportFormat,
     shutdown_timeout: Duration,
     final_report: bool,
 }
@@ -307,7 +371,7 @@ impl Reporter {
     /// The bytes the next report would send now, at this reporter's details
     /// level: what a debug endpoint shows as "what leaves this machine".
     pub fn preview(&self) -> Vec<u8> {
-        report_payload(self.details_level)
+        self.format.payload(self.details_level)
     }
 
     /// What the reporter has done so far, for logs and a debug endpoint.

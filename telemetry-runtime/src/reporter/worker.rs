@@ -12,7 +12,7 @@ use crate::snapshot::DetailsLevel;
 
 use super::schedule::{self, Backoff, Gate};
 use super::transport::Transport;
-use super::{report_payload, ReporterError, ReporterStatus, ShutdownOutcome, UpdateCallback};
+use super::{ReportFormat, ReporterError, ReporterStatus, ShutdownOutcome, UpdateCallback};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -24,6 +24,7 @@ pub(super) struct Settings {
     pub first_report_jitter: Duration,
     pub undecided_delay: Duration,
     pub details_level: DetailsLevel,
+    pub format: ReportFormat,
     pub connect_timeout: Duration,
     pub timeout: Duration,
     pub backoff: Backoff,
@@ -36,6 +37,7 @@ impl Default for Settings {
             first_report_jitter: MINUTE,
             undecided_delay: HOUR,
             details_level: DetailsLevel::Summaries,
+            format: ReportFormat::Json,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(15),
             backoff: Backoff {
@@ -261,8 +263,9 @@ impl Worker {
 
     /// Sends one report within `timeout`; returns when the next one is due.
     fn report(&self, timeout: Duration) -> Instant {
-        let body = report_payload(self.settings.details_level);
-        let result = self.transport.send(&body, timeout);
+        let format = self.settings.format;
+        let body = format.payload(self.settings.details_level);
+        let result = self.transport.send(&body, format.content_type(), timeout);
         let mut inner = self.shared.lock();
         let status = &mut inner.status;
         match result {
