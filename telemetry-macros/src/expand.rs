@@ -234,17 +234,16 @@ fn moved_body(sig: &mut Signature, body: &Block) -> Block {
     let moves = model::plan_param_moves(sig)
         .into_iter()
         .map(|planned| match planned {
-            ParamMove::Rebind(pattern) => {
-                let name = match &pattern {
-                    syn::Pat::Ident(ident) => ident.ident.clone(),
-                    _ => unreachable!("only identifier patterns are rebound"),
-                };
-                quote!(let #pattern = #name;)
+            ParamMove::Rebind(binding) => {
+                let name = &binding.ident;
+                quote!(let #binding = #name;)
             }
-            ParamMove::Destructure { hidden, pattern } => quote!(let #pattern = #hidden;),
+            ParamMove::Destructure { hidden, pattern } => match pattern {
+                syn::Pat::Wild(_) => quote!(let #hidden = #hidden;),
+                pattern => quote!(let #hidden = #hidden; let #pattern = #hidden;),
+            },
             // Captured whole and first, whatever fields the body uses.
             ParamMove::Receiver => quote!(let _ = &self;),
-            ParamMove::Keep => TokenStream::new(),
         });
     parse_quote!({
         #(#moves)*

@@ -56,9 +56,9 @@ impl Site {
     pub fn shape(&self, sig: &Signature) -> ReturnShape {
         let output = match &sig.output {
             ReturnType::Default => return ReturnShape::NoValue,
-            ReturnType::Type(_, ty) => ty,
+            ReturnType::Type(_, ty) => ungrouped(ty),
         };
-        if matches!(**output, Type::Never(_)) {
+        if matches!(output, Type::Never(_)) {
             return ReturnShape::Never;
         }
         match self.args.result {
@@ -66,9 +66,7 @@ impl Site {
             Some((ResultMode::Result, _)) => ReturnShape::Value,
             // Neither `()` nor an opaque `impl Trait` can be an error: the caller
             // cannot look inside an `impl Trait` for one either.
-            None if is_unit(output) || matches!(**output, Type::ImplTrait(_)) => {
-                ReturnShape::NoValue
-            }
+            None if is_unit(output) || matches!(output, Type::ImplTrait(_)) => ReturnShape::NoValue,
             None => ReturnShape::Value,
         }
     }
@@ -88,10 +86,16 @@ impl Site {
 }
 
 fn is_unit(ty: &Type) -> bool {
+    matches!(ungrouped(ty), Type::Tuple(tuple) if tuple.elems.is_empty())
+}
+
+/// `ty` without the parentheses around it, or the invisible group a
+/// `macro_rules!` `$ty` fragment puts around it.
+fn ungrouped(ty: &Type) -> &Type {
     match ty {
-        Type::Tuple(tuple) => tuple.elems.is_empty(),
-        Type::Paren(inner) => is_unit(&inner.elem),
-        _ => false,
+        Type::Paren(inner) => ungrouped(&inner.elem),
+        Type::Group(inner) => ungrouped(&inner.elem),
+        other => other,
     }
 }
 
@@ -99,41 +103,39 @@ fn is_unit(ty: &Type) -> bool {
 /// body, so that parameters drop where and in the order they do without the
 /// attribute: after the body's locals, last parameter first.
 pub enum ParamMove {
-    /// `a` / `mut a`: `let a = a;` (with the `mut` moved inside).
-    Rebind(Pat),
-    /// Any other pattern (`_`, `(x, y)`, `ref a`, ...): the signature takes it
-    /// as a hidden name and the body destructures it, as rustc lowers `async fn`.
+    /// A binding: `let a = a;` (with the `mut` moved inside).
+    Rebind(syn::PatIdent),
+    /// A parameter of any other pattern (`_`, `(x, y)`, `ref a`): the
+    /// signature takes it under a hidden name, which moves in whole and is then
+    /// destructured, so what the pattern leaves unbound drops with it.
     Destructure { hidden: syn::Ident, pattern: Pat },
     /// `self` by value: cannot be rebound; it is captured whole, first.
     Receiver,
-    /// Left alone (a parameter with attributes, which may be configured away).
-    Keep,
 }
 
-/// Rewrites the parameters of `sig` (never their types) so that they can move
-/// into the body's closure or async block, and returns the moves in order.
+/// Rewrites the parameter patterns of `sig` (never their types) so that they
+/// can move into the body's closure or async block, and returns the moves in
+/// declaration order. This is how rustc itself moves an `async fn`'s
+/// parameters into its future.
 pub fn plan_param_moves(sig: &mut Signature) -> Vec<ParamMove> {
     let mut moves = Vec::new();
     for (index, input) in sig.inputs.iter_mut().enumerate() {
         let typed = match input {
-            FnArg::Receiver(receiver) => {
-                if receiver.attrs.is_empty() {
-                    moves.push(ParamMove::Receiver);
-                }
+            FnArg::Receiver(_) => {
+                moves.push(ParamMove::Receiver);
                 continue;
             }
             FnArg::Typed(typed) => typed,
         };
         if !typed.attrs.is_empty() {
-            moves.push(ParamMove::Keep);
+            // It may be configured away: left where it is.
             continue;
         }
         match &mut *typed.pat {
             Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
-                let inner = Pat::Ident(ident.clone());
+                moves.push(ParamMove::Rebind(ident.clone()));
                 // Mutability belongs to the binding the body uses.
                 ident.mutability = None;
-                moves.push(ParamMove::Rebind(inner));
             }
             pattern => {
                 let hidden = syn::Ident::new(&format!("__arg{index}"), Span::mixed_site());
@@ -219,7 +221,7 @@ pub fn future_output(output: &ReturnType) -> Option<Type> {
     let ReturnType::Type(_, ty) = output else {
         return None;
     };
-    let bounds = match &**ty {
+    let bounds = match ungrouped(ty) {
         Type::ImplTrait(impl_trait) => &impl_trait.bounds,
         Type::Path(pin) => {
             let boxed = last_generic_type(&pin.path, "Pin")?;
