@@ -736,7 +736,11 @@ fn blanket_and_slice_impls_get_readable_names() {
         Kind::Counted,
         Counts::ok(1),
     );
-    assert_counts(named!("u16_slice", "describe"), Kind::Counted, Counts::ok(1));
+    assert_counts(
+        named!("u16_slice", "describe"),
+        Kind::Counted,
+        Counts::ok(1),
+    );
     let snapshot = telemetry::snapshot();
     for name in snapshot.functions.keys() {
         assert!(

@@ -44,8 +44,10 @@ fn boxed_ident() -> Box<dyn Fn(&str) -> &str> {
     Box::new(|s| s)
 }
 
+type Measure = Box<dyn Fn(&str) -> usize>;
+
 #[timed]
-fn boxed_in_result(fail: bool) -> Result<Box<dyn Fn(&str) -> usize>, String> {
+fn boxed_in_result(fail: bool) -> Result<Measure, String> {
     if fail {
         return Err("asked to fail".into());
     }
@@ -298,7 +300,8 @@ impl Store for Instrumented {
 
 #[test]
 fn async_parameters_drop_in_the_original_order() {
-    let run = |f: fn(D, (D, D), D, D) -> Pin<Box<dyn Future<Output = Result<usize, String>>>>| {
+    type Call = Pin<Box<dyn Future<Output = Result<usize, String>>>>;
+    let run = |f: fn(D, (D, D), D, D) -> Call| {
         drops_of(|| {
             block_on(f(D("a"), (D("x"), D("ignored")), D("_b"), D("_"))).unwrap();
         })

@@ -236,7 +236,12 @@ fn moved_body(sig: &mut Signature, body: &Block) -> Block {
         .map(|planned| match planned {
             ParamMove::Rebind(binding) => {
                 let name = &binding.ident;
-                quote!(let #binding = #name;)
+                // `_name` says "unused" to clippy's pedantic lints, which would
+                // take the rebinding, at the user's span, for the user's code.
+                let allow = name.to_string().starts_with('_').then(|| {
+                    quote!(#[allow(clippy::used_underscore_binding, clippy::no_effect_underscore_binding)])
+                });
+                quote!(#allow let #binding = #name;)
             }
             ParamMove::Destructure { hidden, pattern } => match pattern {
                 syn::Pat::Wild(_) => quote!(let #hidden = #hidden;),
