@@ -355,6 +355,24 @@ async fn panics_after_yield() -> u32 {
     panic!("in the instrumented fn");
 }
 
+const ONE_CANCELLED: Counts = Counts {
+    calls: 1,
+    ok: 0,
+    err: 0,
+    panics: 0,
+    cancelled: 1,
+    in_flight: 0,
+};
+
+const ONE_PANIC: Counts = Counts {
+    calls: 1,
+    ok: 0,
+    err: 0,
+    panics: 1,
+    cancelled: 0,
+    in_flight: 0,
+};
+
 /// Drops what it holds while its thread unwinds.
 struct DropsWhileUnwinding<T>(#[allow(dead_code)] T);
 
@@ -369,14 +387,9 @@ fn future_dropped_during_an_unrelated_unwind_is_cancelled() {
         panic!("unrelated to the futures");
     }));
     assert!(unwound.is_err());
-    let cancelled = Counts {
-        calls: 1,
-        cancelled: 1,
-        ..Counts::default()
-    };
     // No latency: `assert_counts` checks the histogram holds ok + err + panics.
-    assert_counts(named!("pending_once_timed"), Kind::Timed, cancelled);
-    assert_counts(named!("pending_once_counted"), Kind::Counted, cancelled);
+    assert_counts(named!("pending_once_timed"), Kind::Timed, ONE_CANCELLED);
+    assert_counts(named!("pending_once_counted"), Kind::Counted, ONE_CANCELLED);
 }
 
 #[test]
@@ -387,12 +400,7 @@ fn future_dropped_after_its_poll_unwound_is_a_panic() {
     assert!(unwound.is_err());
     // Dropped later, while nothing unwinds: still the panic it was.
     drop(future);
-    let panicked = Counts {
-        calls: 1,
-        panics: 1,
-        ..Counts::default()
-    };
-    assert_counts(named!("panics_after_yield"), Kind::Timed, panicked);
+    assert_counts(named!("panics_after_yield"), Kind::Timed, ONE_PANIC);
 }
 
 #[timed]
@@ -420,12 +428,7 @@ fn tokio_tasks_cancelled_while_the_runtime_unwinds_and_panicking_tasks() {
         panic!("unrelated to the task");
     });
     assert!(unwound.is_err());
-    let cancelled = Counts {
-        calls: 1,
-        cancelled: 1,
-        ..Counts::default()
-    };
-    assert_counts(named!("tokio_pending_forever"), Kind::Timed, cancelled);
+    assert_counts(named!("tokio_pending_forever"), Kind::Timed, ONE_CANCELLED);
 
     // tokio catches a task's panic and drops the task afterwards, when nothing
     // unwinds: a panic all the same.
@@ -434,10 +437,47 @@ fn tokio_tasks_cancelled_while_the_runtime_unwinds_and_panicking_tasks() {
         .unwrap();
     let joined = runtime.block_on(runtime.spawn(tokio_panics_in_task()));
     assert!(joined.unwrap_err().is_panic());
-    let panicked = Counts {
-        calls: 1,
-        panics: 1,
-        ..Counts::default()
-    };
-    assert_counts(named!("tokio_panics_in_task"), Kind::Timed, panicked);
+    assert_counts(named!("tokio_panics_in_task"), Kind::Timed, ONE_PANIC);
+}
+
+// ---------------------------------------------------------------- in-place bodies and unwinding
+
+#[counted]
+fn called_from_drop() {}
+
+#[timed]
+fn unit_panics() {
+    panic!("in an in-place body");
+}
+
+#[timed]
+fn opaque_panics() -> impl Fn() -> u8 {
+    panic!("before returning a closure");
+    #[allow(unreachable_code)]
+    || 1
+}
+
+/// Calls an instrumented fn from its `Drop`, so while its thread unwinds.
+struct CallsWhileUnwinding;
+
+impl Drop for CallsWhileUnwinding {
+    fn drop(&mut self) {
+        called_from_drop();
+    }
+}
+
+#[test]
+fn in_place_bodies_tell_returns_from_panics() {
+    let unwound = catch_unwind(|| {
+        let _calls = CallsWhileUnwinding;
+        panic!("unrelated to the fn");
+    });
+    assert!(unwound.is_err());
+    // Entered while unwinding, it returned: `ok`.
+    assert_counts(named!("called_from_drop"), Kind::Counted, Counts::ok(1));
+
+    assert!(catch_unwind(unit_panics).is_err());
+    assert!(catch_unwind(|| opaque_panics()()).is_err());
+    assert_counts(named!("unit_panics"), Kind::Timed, ONE_PANIC);
+    assert_counts(named!("opaque_panics"), Kind::Timed, ONE_PANIC);
 }

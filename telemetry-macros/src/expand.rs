@@ -60,17 +60,9 @@ fn expand_item(kind: Kind, args: Args, item: Item, errors: &mut Errors) -> Token
                 });
             for item in &mut block.items {
                 if let syn::ImplItem::Fn(method) = item {
-                    let site = model::member_site(
-                        kind,
-                        &args,
-                        &owner,
-                        &mut method.attrs,
-                        &method.sig,
-                        errors,
-                    );
-                    if let Some(site) = site {
-                        instrument(&site, &mut method.sig, &mut method.block);
-                    }
+                    let (attrs, sig, body) =
+                        (&mut method.attrs, &mut method.sig, &mut method.block);
+                    instrument_member(kind, &args, &owner, attrs, sig, body, errors);
                 }
             }
             block.into_token_stream()
@@ -87,17 +79,8 @@ fn expand_item(kind: Kind, args: Args, item: Item, errors: &mut Errors) -> Token
                 if let syn::TraitItem::Fn(method) = item {
                     match &mut method.default {
                         Some(body) => {
-                            let site = model::member_site(
-                                kind,
-                                &args,
-                                &owner,
-                                &mut method.attrs,
-                                &method.sig,
-                                errors,
-                            );
-                            if let Some(site) = site {
-                                instrument(&site, &mut method.sig, body);
-                            }
+                            let (attrs, sig) = (&mut method.attrs, &mut method.sig);
+                            instrument_member(kind, &args, &owner, attrs, sig, body, errors);
                         }
                         None => {
                             // The same error as rustc's own expansion of the
@@ -131,6 +114,22 @@ fn expand_item(kind: Kind, args: Args, item: Item, errors: &mut Errors) -> Token
     }
 }
 
+/// A method of an instrumented `impl` or trait, instrumented unless it is
+/// skipped or a `const fn`.
+fn instrument_member(
+    kind: Kind,
+    block_args: &Args,
+    owner: &str,
+    attrs: &mut Vec<syn::Attribute>,
+    sig: &mut Signature,
+    body: &mut Block,
+    errors: &mut Errors,
+) {
+    if let Some(site) = model::member_site(kind, block_args, owner, attrs, sig, errors) {
+        instrument(&site, sig, body);
+    }
+}
+
 /// Replaces `body` (and, where the body moves into a closure or async block, the
 /// parameter patterns of `sig`) with the instrumented form.
 fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
@@ -151,7 +150,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
     let statements: TokenStream = match site.form(sig, body) {
         BodyForm::InPlace => quote! {
             #registration
-            let #guard = #private::SyncGuard::<#timed>::enter(&__TELEMETRY_SITE);
+            let #guard = #private::SyncGuard::<#timed>::enter_in_place(&__TELEMETRY_SITE);
             #body
         },
         BodyForm::Closure => {

@@ -98,9 +98,22 @@ pub struct SyncGuard<const TIMED: bool> {
 }
 
 impl<const TIMED: bool> SyncGuard<TIMED> {
-    /// Counts the start of a call.
+    /// Counts the start of a call whose body ends in [`exit`](Self::exit)
+    /// unless it unwinds: a drop is always a panic.
     #[inline(always)]
     pub fn enter(site: &'static CallSite) -> Self {
+        Self::begin(site, false)
+    }
+
+    /// Counts the start of a call whose normal return drops the guard: the
+    /// drop tells that return from an unwinding panic.
+    #[inline(always)]
+    pub fn enter_in_place(site: &'static CallSite) -> Self {
+        Self::begin(site, std::thread::panicking())
+    }
+
+    #[inline(always)]
+    fn begin(site: &'static CallSite, unwinding_at_entry: bool) -> Self {
         let slot = current_slot();
         let outer = INNERMOST.replace(Some(site));
         let start = start::<TIMED>(site, slot);
@@ -109,7 +122,7 @@ impl<const TIMED: bool> SyncGuard<TIMED> {
             slot,
             start,
             outer,
-            unwinding_at_entry: std::thread::panicking(),
+            unwinding_at_entry,
         }
     }
 
@@ -254,6 +267,30 @@ mod tests {
         assert_eq!(innermost_name().as_deref(), Some("outer"));
         outer.exit(Outcome::Ok);
         assert_eq!(innermost_name(), None);
+    }
+
+    static IN_PLACE_COUNTERS: CallCounters = CallCounters::new();
+    static IN_PLACE: CallSite = CallSite::counted(SiteName::Fixed("in_place"), &IN_PLACE_COUNTERS);
+
+    /// A drop in place is a return, or a panic when this frame unwinds; a fn
+    /// entered while the thread already unwinds (from a `Drop`) returns.
+    #[test]
+    fn in_place_guards_tell_a_return_from_an_unwind() {
+        struct EntersWhileUnwinding;
+        impl Drop for EntersWhileUnwinding {
+            fn drop(&mut self) {
+                let _returns = SyncGuard::<false>::enter_in_place(&IN_PLACE);
+            }
+        }
+        drop(SyncGuard::<false>::enter_in_place(&IN_PLACE));
+        let unwound = std::panic::catch_unwind(|| {
+            let _unwinds = SyncGuard::<false>::enter_in_place(&IN_PLACE);
+            let _enters_later = EntersWhileUnwinding;
+            std::panic::resume_unwind(Box::new("unwinding through the guard"));
+        });
+        assert!(unwound.is_err());
+        let totals = IN_PLACE_COUNTERS.totals(crate::counter::pool());
+        assert_eq!((totals.started, totals.ok, totals.panics), (3, 2, 1));
     }
 
     #[test]
