@@ -23,7 +23,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::clock;
@@ -179,22 +179,8 @@ impl<const TIMED: bool> AsyncGuard<TIMED> {
     /// Runs the call's body, noting whether one of its polls unwinds: that
     /// tells a panic from a cancellation when the guard is dropped.
     #[inline(always)]
-    pub async fn watch<F: Future>(&mut self, body: F) -> F::Output {
-        let mut body = pin!(body);
-        std::future::poll_fn(|cx| self.poll_watched(body.as_mut(), cx)).await
-    }
-
-    #[inline(always)]
-    fn poll_watched<F: Future>(
-        &mut self,
-        body: Pin<&mut F>,
-        cx: &mut Context<'_>,
-    ) -> Poll<F::Output> {
-        // Two stores and no check: a poll that unwinds skips the second.
-        self.poll_unwound = true;
-        let poll = body.poll(cx);
-        self.poll_unwound = false;
-        poll
+    pub fn watch<F: Future>(&mut self, body: F) -> Watched<'_, F, TIMED> {
+        Watched { guard: self, body }
     }
 
     /// Counts a completion.
@@ -207,6 +193,31 @@ impl<const TIMED: bool> AsyncGuard<TIMED> {
             field_of(outcome),
             latency::<TIMED>(this.start),
         );
+    }
+}
+
+/// An async call's body, polled under the eye of its guard (see
+/// [`AsyncGuard::watch`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct Watched<'g, F, const TIMED: bool> {
+    guard: &'g mut AsyncGuard<TIMED>,
+    body: F,
+}
+
+impl<F: Future, const TIMED: bool> Future for Watched<'_, F, TIMED> {
+    type Output = F::Output;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `body` is pinned whenever `self` is: it is never moved out of
+        // `self`, and `Watched` has no `Drop` and is `Unpin` only if `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let body = unsafe { Pin::new_unchecked(&mut this.body) };
+        // Two stores and no check: a poll that unwinds skips the second.
+        this.guard.poll_unwound = true;
+        let poll = body.poll(cx);
+        this.guard.poll_unwound = false;
+        poll
     }
 }
 
