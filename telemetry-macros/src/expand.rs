@@ -213,8 +213,8 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
     // The user's braces, so that spans of the whole body (as rustc's suggestions
     // use them) are the user's.
     body.stmts = syn::parse2::<BlockContents>(statements)
-        .map(|contents| contents.0)
-        .unwrap_or_default();
+        .expect("statements made of the user's parsed body parse again")
+        .0;
 }
 
 /// A block's statements without braces.
