@@ -320,6 +320,22 @@ fn async_parameters_drop_in_the_original_order() {
     assert_counts(named!("Instrumented", "put"), Kind::Timed, Counts::ok(1));
 }
 
+// A move closure, unlike a borrowing one, lets the body return reborrows of
+// `&mut` parameters.
+#[timed]
+fn first_mut<'a>(values: &'a mut [u32], _spare: &'a mut u32) -> Result<&'a mut u32, String> {
+    values.first_mut().ok_or_else(|| "empty".to_owned())
+}
+
+#[test]
+fn reborrows_of_mut_parameters_are_returned() {
+    let (mut values, mut spare) = ([1, 2], 0);
+    *first_mut(&mut values, &mut spare).unwrap() += 10;
+    assert_eq!(values, [11, 2]);
+    assert!(first_mut(&mut [], &mut spare).is_err());
+    assert_counts(named!("first_mut"), Kind::Timed, Counts::ok_err(1, 1));
+}
+
 // ---------------------------------------------------------------- #[track_caller]
 
 #[timed]
