@@ -204,32 +204,37 @@ impl Pair {
 
     fn plain(self, a: D) -> usize {
         let _local = D("local");
-        self.second.0.len() + self.first.0.len() + a.0.len()
+        let (second, first) = (&self.second, &self.first);
+        second.0.len() + first.0.len() + a.0.len()
     }
 
     #[timed]
     fn timed(self, a: D) -> usize {
         let _local = D("local");
-        self.second.0.len() + self.first.0.len() + a.0.len()
+        let (second, first) = (&self.second, &self.first);
+        second.0.len() + first.0.len() + a.0.len()
     }
 
     #[counted]
     fn counted(self, a: D) -> usize {
         let _local = D("local");
-        self.second.0.len() + self.first.0.len() + a.0.len()
+        let (second, first) = (&self.second, &self.first);
+        second.0.len() + first.0.len() + a.0.len()
     }
 
     async fn plain_async(self, a: D) -> usize {
         let _local = D("local");
         yield_once().await;
-        self.second.0.len() + self.first.0.len() + a.0.len()
+        let (second, first) = (&self.second, &self.first);
+        second.0.len() + first.0.len() + a.0.len()
     }
 
     #[timed]
     async fn timed_async(self, a: D) -> usize {
         let _local = D("local");
         yield_once().await;
-        self.second.0.len() + self.first.0.len() + a.0.len()
+        let (second, first) = (&self.second, &self.first);
+        second.0.len() + first.0.len() + a.0.len()
     }
 }
 
@@ -254,21 +259,21 @@ fn self_by_value_drops_after_the_other_parameters() {
 async fn plain_async(a: D, (x, _): (D, D), _b: D, _: D) -> Result<usize, String> {
     let _local = D("local");
     yield_once().await;
-    Ok(a.0.len() + x.0.len())
+    Ok(x.0.len() + a.0.len())
 }
 
 #[timed]
 async fn timed_async(a: D, (x, _): (D, D), _b: D, _: D) -> Result<usize, String> {
     let _local = D("local");
     yield_once().await;
-    Ok(a.0.len() + x.0.len())
+    Ok(x.0.len() + a.0.len())
 }
 
 #[counted]
 async fn counted_async(a: D, (x, _): (D, D), _b: D, _: D) -> Result<usize, String> {
     let _local = D("local");
     yield_once().await;
-    Ok(a.0.len() + x.0.len())
+    Ok(x.0.len() + a.0.len())
 }
 
 #[async_trait]
