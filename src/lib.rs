@@ -82,7 +82,11 @@
 /// default method). Arguments:
 ///
 /// - `name = "..."`: the name in snapshots (default: `module::fn`, or
-///   `module::Type::method` where the type is known);
+///   `module::Type::method` where the type is known, `Type` being a word: the
+///   trait for a blanket impl over a type parameter, `u8_slice` for `[u8]`).
+///   Sites sharing a name are one entry adding them up; if some are
+///   `#[counted]` and some `#[timed]`, the entry is `counted`, without latency,
+///   so that its latency count always equals `ok + err + panics`;
 /// - `result` / `no_result`: count `Err` returns as `err` (the default for any
 ///   return type implementing [`CallOutcome`], such as `Result` and its aliases) or
 ///   count every normal return as `ok`;
@@ -103,6 +107,10 @@ pub use telemetry_macros::counted;
 /// Takes the same arguments. Latency is measured from entry (an async fn's first
 /// poll) to return, and for unwinding panics too; cancelled futures are counted
 /// but their latency is not recorded. A fn with both attributes gets one entry.
+///
+/// The fn is otherwise unchanged: it infers (closures returned through
+/// `impl Fn*` included), drops its parameters and locals, and reports errors as
+/// without the attribute; the README's "Known limits" lists the exceptions.
 ///
 /// ```
 /// #[telemetry::timed(name = "db.query")]

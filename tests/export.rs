@@ -30,7 +30,9 @@ async fn fetch_price(item: u32) -> u32 {
 #[counted(name = "odd \"name\" with \\ and\na newline")]
 fn oddly_named() {}
 
+// Never called, so dead code, as it would be without the attribute.
 #[timed]
+#[allow(dead_code)]
 fn never_called() {}
 
 #[counted]

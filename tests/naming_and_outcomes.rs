@@ -663,3 +663,126 @@ fn snapshot_json_has_the_entry() {
 fn upsert_json() -> u8 {
     1
 }
+
+// ---------------------------------------------------------------- readable owner names
+
+/// Implemented for every type that converts into a byte: a blanket impl.
+trait IntoNotification {
+    fn notification(self) -> u8;
+}
+
+#[timed]
+impl<N: Into<u8>> IntoNotification for N {
+    fn notification(self) -> u8 {
+        self.into()
+    }
+}
+
+trait Buf {
+    fn put_len(&self) -> usize;
+}
+
+#[timed]
+impl Buf for [u8] {
+    fn put_len(&self) -> usize {
+        self.len()
+    }
+}
+
+#[counted]
+impl Buf for [u8; 4] {
+    fn put_len(&self) -> usize {
+        4
+    }
+}
+
+#[counted]
+impl Buf for (u8, String) {
+    fn put_len(&self) -> usize {
+        self.1.len()
+    }
+}
+
+trait Described {
+    fn describe(&self) -> usize;
+}
+
+// A method attribute, not a block one: the name comes from `Self` at run time.
+impl Described for [u16] {
+    #[counted]
+    fn describe(&self) -> usize {
+        self.len()
+    }
+}
+
+#[test]
+fn blanket_and_slice_impls_get_readable_names() {
+    assert_eq!(7u8.notification() + true.notification(), 8);
+    assert_eq!([1u8, 2].as_slice().put_len(), 2);
+    assert_eq!([0u8; 4].put_len(), 4);
+    assert_eq!((1u8, "ab".to_owned()).put_len(), 2);
+    assert_eq!([1u16, 2, 3].as_slice().describe(), 3);
+
+    // A blanket impl over a type parameter is named after its trait.
+    assert_counts(
+        named!("IntoNotification", "notification"),
+        Kind::Timed,
+        Counts::ok(2),
+    );
+    assert_counts(named!("u8_slice", "put_len"), Kind::Timed, Counts::ok(1));
+    assert_counts(named!("u8_array", "put_len"), Kind::Counted, Counts::ok(1));
+    assert_counts(
+        named!("u8_String_tuple", "put_len"),
+        Kind::Counted,
+        Counts::ok(1),
+    );
+    assert_counts(
+        named!("u16_slice", "describe"),
+        Kind::Counted,
+        Counts::ok(1),
+    );
+    let snapshot = telemetry::snapshot();
+    for name in snapshot.functions.keys() {
+        assert!(
+            !name.contains(['[', ']', '(', ')', ' ', ';']) && !name.contains("::N::"),
+            "unreadable name {name}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- one name, two kinds
+
+#[counted(name = "shared.by.both.kinds")]
+fn shared_counted() -> Result<(), String> {
+    Err("counted site".into())
+}
+
+#[timed(name = "shared.by.both.kinds")]
+fn shared_timed() -> u8 {
+    1
+}
+
+#[timed(name = "shared.by.two.timed")]
+fn shared_timed_a() -> u8 {
+    1
+}
+
+#[timed(name = "shared.by.two.timed")]
+fn shared_timed_b() -> u8 {
+    2
+}
+
+#[test]
+fn one_name_on_counted_and_timed_sites_is_one_counted_entry() {
+    shared_counted().unwrap_err();
+    shared_timed();
+    shared_timed();
+    // A histogram of the timed site's calls only would break
+    // `latency_ns.count == ok + err + panics`: the entry is `counted`.
+    assert_counts("shared.by.both.kinds", Kind::Counted, Counts::ok_err(2, 1));
+
+    // Sites of one kind add up, latency included.
+    shared_timed_a();
+    shared_timed_b();
+    assert_counts("shared.by.two.timed", Kind::Timed, Counts::ok(2));
+}

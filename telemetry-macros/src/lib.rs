@@ -3,16 +3,20 @@
 //! Use them through `telemetry`, which documents them; this crate's expansion
 //! refers to `::telemetry::__private` (or the path given as `crate = "..."`).
 //!
-//! The crate is split as parse (`args`: the attribute's arguments into a small
-//! typed model, every mistake a spanned `syn::Error`) and expand (`expand`:
-//! items into their instrumented form).
+//! The crate reads in three steps, one module each: `parse` (the attribute's
+//! arguments), `model` (the typed model of the instrumented item: which fns,
+//! under which name, with which return shape, async form and parameters; every
+//! check and every spanned `syn::Error` is made there) and `expand` (code
+//! generation only). On any error the item is emitted unchanged beside the
+//! errors.
 
-mod args;
 mod expand;
+mod model;
+mod parse;
 
 use proc_macro::TokenStream;
 
-use args::Kind;
+use parse::Kind;
 
 /// Counts calls; see `telemetry::counted`.
 #[proc_macro_attribute]

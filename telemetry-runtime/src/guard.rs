@@ -1,9 +1,16 @@
 //! What an instrumented call does at entry and exit.
 //!
-//! The macros wrap the fn body between [`SyncGuard::enter`] and
-//! [`SyncGuard::exit`] (or the async pair). A guard dropped without `exit` means
-//! the call did not finish: it unwound (a panic) or, for an async fn, its future
-//! was dropped (cancelled).
+//! A sync fn's body runs after [`SyncGuard::enter`]. Where the returned value
+//! decides `ok` or `err`, the body hands it to [`SyncGuard::exit`]; elsewhere
+//! the body stays in place and the guard's `Drop` counts the call: as a panic
+//! when this frame is unwinding (the thread was not panicking at entry and is at
+//! drop), else as a normal return.
+//!
+//! An async fn's body runs inside [`AsyncGuard::watch`], which notes whether a
+//! poll unwound. A guard dropped without `exit` counts a panic if a poll of the
+//! body unwound, else a cancellation (the future was dropped before it
+//! completed), even when the drop happens while the thread unwinds from some
+//! other panic.
 //!
 //! A sync guard also marks its fn as the thread's [`innermost`] instrumented fn
 //! while it runs, so the panic hook can name the fn a panic came from even in a
@@ -14,7 +21,10 @@
 //! other tasks, which would see a stale mark.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::clock;
 use crate::counter::{current_slot, Field, Slot};
@@ -82,12 +92,28 @@ pub struct SyncGuard<const TIMED: bool> {
     start: u64,
     /// The mark to restore: guards nest, and exit or drop in reverse order.
     outer: Option<&'static CallSite>,
+    /// A fn entered while its thread unwinds cannot panic out of it (a second
+    /// panic aborts), so a drop while panicking is then a normal return.
+    unwinding_at_entry: bool,
 }
 
 impl<const TIMED: bool> SyncGuard<TIMED> {
-    /// Counts the start of a call.
+    /// Counts the start of a call whose body ends in [`exit`](Self::exit)
+    /// unless it unwinds: a drop is always a panic.
     #[inline(always)]
     pub fn enter(site: &'static CallSite) -> Self {
+        Self::begin(site, false)
+    }
+
+    /// Counts the start of a call whose normal return drops the guard: the
+    /// drop tells that return from an unwinding panic.
+    #[inline(always)]
+    pub fn enter_in_place(site: &'static CallSite) -> Self {
+        Self::begin(site, std::thread::panicking())
+    }
+
+    #[inline(always)]
+    fn begin(site: &'static CallSite, unwinding_at_entry: bool) -> Self {
         let slot = current_slot();
         let outer = INNERMOST.replace(Some(site));
         let start = start::<TIMED>(site, slot);
@@ -96,10 +122,11 @@ impl<const TIMED: bool> SyncGuard<TIMED> {
             slot,
             start,
             outer,
+            unwinding_at_entry,
         }
     }
 
-    /// Counts a normal return.
+    /// Counts a normal return that `outcome` classifies.
     #[inline(always)]
     pub fn exit(self, outcome: Outcome) {
         ManuallyDrop::new(self).finish(field_of(outcome));
@@ -116,9 +143,12 @@ impl<const TIMED: bool> SyncGuard<TIMED> {
 }
 
 impl<const TIMED: bool> Drop for SyncGuard<TIMED> {
-    /// Only reached when the body unwinds (after the panic hook has run).
+    /// Reached when the body returns without `exit` (it returns nothing that
+    /// could be an error) or unwinds (after the panic hook has run).
+    #[inline(always)]
     fn drop(&mut self) {
-        self.finish(Field::Panics);
+        let unwinding = std::thread::panicking() && !self.unwinding_at_entry;
+        self.finish(if unwinding { Field::Panics } else { Field::Ok });
     }
 }
 
@@ -130,6 +160,8 @@ impl<const TIMED: bool> Drop for SyncGuard<TIMED> {
 pub struct AsyncGuard<const TIMED: bool> {
     site: &'static CallSite,
     start: u64,
+    /// Set while the body is polled; left set if a poll unwinds.
+    poll_unwound: bool,
 }
 
 impl<const TIMED: bool> AsyncGuard<TIMED> {
@@ -137,7 +169,18 @@ impl<const TIMED: bool> AsyncGuard<TIMED> {
     #[inline(always)]
     pub fn enter(site: &'static CallSite) -> Self {
         let start = start::<TIMED>(site, current_slot());
-        AsyncGuard { site, start }
+        AsyncGuard {
+            site,
+            start,
+            poll_unwound: false,
+        }
+    }
+
+    /// Runs the call's body, noting whether one of its polls unwinds: that
+    /// tells a panic from a cancellation when the guard is dropped.
+    #[inline(always)]
+    pub fn watch<F: Future>(&mut self, body: F) -> Watched<'_, F, TIMED> {
+        Watched { guard: self, body }
     }
 
     /// Counts a completion.
@@ -153,11 +196,37 @@ impl<const TIMED: bool> AsyncGuard<TIMED> {
     }
 }
 
+/// An async call's body, polled under the eye of its guard (see
+/// [`AsyncGuard::watch`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct Watched<'g, F, const TIMED: bool> {
+    guard: &'g mut AsyncGuard<TIMED>,
+    body: F,
+}
+
+impl<F: Future, const TIMED: bool> Future for Watched<'_, F, TIMED> {
+    type Output = F::Output;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `body` is pinned whenever `self` is: it is never moved out of
+        // `self`, and `Watched` has no `Drop` and is `Unpin` only if `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let body = unsafe { Pin::new_unchecked(&mut this.body) };
+        // Two stores and no check: a poll that unwinds skips the second.
+        this.guard.poll_unwound = true;
+        let poll = body.poll(cx);
+        this.guard.poll_unwound = false;
+        poll
+    }
+}
+
 impl<const TIMED: bool> Drop for AsyncGuard<TIMED> {
-    /// Reached when the body panics inside a poll, or when the future is dropped
-    /// before completing (cancelled: no latency, the call never finished).
+    /// Reached when the body panicked inside a poll, or when the future is
+    /// dropped before completing (cancelled: no latency, the call never
+    /// finished), whether or not the thread is unwinding from another panic.
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if self.poll_unwound {
             completion(
                 self.site,
                 current_slot(),
@@ -209,6 +278,30 @@ mod tests {
         assert_eq!(innermost_name().as_deref(), Some("outer"));
         outer.exit(Outcome::Ok);
         assert_eq!(innermost_name(), None);
+    }
+
+    static IN_PLACE_COUNTERS: CallCounters = CallCounters::new();
+    static IN_PLACE: CallSite = CallSite::counted(SiteName::Fixed("in_place"), &IN_PLACE_COUNTERS);
+
+    /// A drop in place is a return, or a panic when this frame unwinds; a fn
+    /// entered while the thread already unwinds (from a `Drop`) returns.
+    #[test]
+    fn in_place_guards_tell_a_return_from_an_unwind() {
+        struct EntersWhileUnwinding;
+        impl Drop for EntersWhileUnwinding {
+            fn drop(&mut self) {
+                let _returns = SyncGuard::<false>::enter_in_place(&IN_PLACE);
+            }
+        }
+        drop(SyncGuard::<false>::enter_in_place(&IN_PLACE));
+        let unwound = std::panic::catch_unwind(|| {
+            let _unwinds = SyncGuard::<false>::enter_in_place(&IN_PLACE);
+            let _enters_later = EntersWhileUnwinding;
+            std::panic::resume_unwind(Box::new("unwinding through the guard"));
+        });
+        assert!(unwound.is_err());
+        let totals = IN_PLACE_COUNTERS.totals(crate::counter::pool());
+        assert_eq!((totals.started, totals.ok, totals.panics), (3, 2, 1));
     }
 
     #[test]

@@ -110,14 +110,72 @@ impl CallSite {
     }
 }
 
-/// `alloc::vec::Vec<my::Foo>` → `Vec`; `&mut my::Bar` → `Bar`.
-fn short_type_name(full: &str) -> &str {
-    let without_generics = full.split('<').next().unwrap_or(full);
-    let path = without_generics
-        .trim_start_matches('&')
-        .trim_start_matches("mut ")
-        .trim_start_matches("dyn ");
-    path.rsplit("::").next().unwrap_or(path)
+/// The readable name of a type from its `type_name`, by the rule the macros
+/// apply to an `impl`'s self type: `alloc::vec::Vec<my::Foo>` → `Vec`,
+/// `&mut my::Bar` → `Bar`, `[u8]` → `u8_slice`, `[u8; 4]` → `u8_array`,
+/// `(u8, my::Baz)` → `u8_Baz_tuple`, `()` → `unit`, `dyn my::Tr + Send` → `Tr`.
+fn short_type_name(full: &str) -> String {
+    let full = full.trim();
+    for prefix in ["&mut ", "&", "*const ", "*mut ", "dyn "] {
+        if let Some(rest) = full.strip_prefix(prefix) {
+            return short_type_name(rest);
+        }
+    }
+    if let Some(inner) = full
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    {
+        return match split_top_level(inner, ';').as_slice() {
+            [element] => format!("{}_slice", short_type_name(element)),
+            [element, ..] => format!("{}_array", short_type_name(element)),
+            [] => String::new(),
+        };
+    }
+    if let Some(inner) = full
+        .strip_prefix('(')
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        let parts: Vec<String> = split_top_level(inner, ',')
+            .into_iter()
+            .filter(|part| !part.trim().is_empty())
+            .map(short_type_name)
+            .collect();
+        return match parts.len() {
+            0 => "unit".to_owned(),
+            _ => format!("{}_tuple", parts.join("_")),
+        };
+    }
+    if full.starts_with("fn(") || full.starts_with("unsafe ") || full.starts_with("extern ") {
+        return "fn".to_owned();
+    }
+    let first_bound = split_top_level(full, '+')[0].trim();
+    let without_generics = first_bound.split('<').next().unwrap_or(first_bound);
+    without_generics
+        .rsplit("::")
+        .next()
+        .unwrap_or(without_generics)
+        .to_owned()
+}
+
+/// `text` split at `separator` where it is not nested in `<>`, `()` or `[]`.
+fn split_top_level(text: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (index, c) in text.char_indices() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            // `->` in a fn type is no closing bracket.
+            '>' if text[..index].ends_with('-') => {}
+            '>' | ')' | ']' => depth = depth.saturating_sub(1),
+            c if c == separator && depth == 0 => {
+                parts.push(&text[start..index]);
+                start = index + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 /// Every call site linked into the program.
@@ -139,5 +197,34 @@ mod tests {
         assert_eq!(short_type_name("&mut my::Bar"), "Bar");
         assert_eq!(short_type_name("Plain"), "Plain");
         assert_eq!(short_type_name("a::b::Pair<a::X, b::Y<c::Z>>"), "Pair");
+    }
+
+    #[test]
+    fn slices_arrays_tuples_and_objects_read_as_words() {
+        // As `std::any::type_name` spells them.
+        assert_eq!(short_type_name(std::any::type_name::<[u8]>()), "u8_slice");
+        assert_eq!(short_type_name(std::any::type_name::<&[u8]>()), "u8_slice");
+        assert_eq!(
+            short_type_name(std::any::type_name::<[u8; 4]>()),
+            "u8_array"
+        );
+        assert_eq!(
+            short_type_name(std::any::type_name::<[Vec<(u8, u16)>; 2]>()),
+            "Vec_array"
+        );
+        assert_eq!(
+            short_type_name(std::any::type_name::<(u8, String)>()),
+            "u8_String_tuple"
+        );
+        assert_eq!(short_type_name(std::any::type_name::<()>()), "unit");
+        assert_eq!(
+            short_type_name(std::any::type_name::<dyn std::fmt::Debug + Send>()),
+            "Debug"
+        );
+        assert_eq!(
+            short_type_name(std::any::type_name::<fn(u8) -> Vec<u8>>()),
+            "fn"
+        );
+        assert_eq!(short_type_name(std::any::type_name::<*const str>()), "str");
     }
 }

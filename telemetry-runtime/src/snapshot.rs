@@ -332,9 +332,14 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
 }
 
 impl Collected {
+    /// Adds another site of the same name. Sites of one kind add up; a name
+    /// shared by `#[counted]` and `#[timed]` sites becomes one `counted` entry,
+    /// since a latency histogram of only some of its calls would break
+    /// `latency_ns.count == ok + err + panics`.
     fn merge(&mut self, kind: Kind, totals: Totals, histogram: Option<HistogramCounts>) {
-        if kind == Kind::Timed {
-            self.kind = Kind::Timed;
+        if kind != self.kind {
+            self.kind = Kind::Counted;
+            self.histogram = None;
         }
         let mine = &mut self.totals;
         mine.started += totals.started;
@@ -348,9 +353,9 @@ impl Collected {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match (&mut self.histogram, histogram) {
-            (Some(counts), Some(other)) => counts.merge(&other),
-            (slot @ None, other) => *slot = other,
+        match (self.kind, &mut self.histogram, histogram) {
+            (Kind::Timed, Some(counts), Some(other)) => counts.merge(&other),
+            (Kind::Timed, slot @ None, other) => *slot = other,
             _ => {}
         }
     }
