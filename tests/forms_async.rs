@@ -1,18 +1,17 @@
 //! `#[counted]` and `#[timed]` on async forms: `async fn`, async methods, native
 //! async fn in traits, fns returning `impl Future` built from an `async move`
 //! block, boxed futures, and the `async-trait` desugaring. Futures are driven by
-//! the small executor in `common`.
+//! the small executor in `support::executor`.
 
-mod common;
+mod support;
 
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::task::Poll;
 
 use async_trait::async_trait;
-use common::{
-    assert_counts, block_on, block_on_expect_panic, named, poll_once, yield_once, Counts,
-};
+use support::counts::{assert_counts, named, Counts};
+use support::executor::{block_on, block_on_expect_panic, poll_once, yield_once};
 use telemetry::{counted, timed, Kind};
 
 // ---------------------------------------------------------------- async fn
@@ -615,7 +614,10 @@ fn impl_attribute_below_async_trait() {
         Kind::Timed,
         Counts::ok_err(0, 1),
     );
-    assert!(!common::is_listed(named!("BelowAsyncTrait", "describe")));
+    assert!(!support::counts::is_listed(named!(
+        "BelowAsyncTrait",
+        "describe"
+    )));
 }
 
 #[test]

@@ -1,14 +1,14 @@
 //! `#[counted]` and `#[timed]` on every form of sync fn: each test checks that
 //! the fn still behaves as written and that its calls are counted exactly.
 
-mod common;
+mod support;
 
 use std::fmt::Display;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use common::{assert_counts, expect_panic, named, Counts};
+use support::counts::{assert_counts, expect_panic, named, Counts};
 use telemetry::{counted, timed, Kind};
 
 // ---------------------------------------------------------------- free fns

@@ -2,12 +2,12 @@
 //! `Self` type, both attributes on one fn) and how calls end up in `ok`, `err`,
 //! `panics` and `in_flight`.
 
-mod common;
+mod support;
 
 use std::fmt;
 use std::sync::mpsc;
 
-use common::{assert_counts, expect_panic, named, names_ending_with, Counts};
+use support::counts::{assert_counts, expect_panic, named, names_ending_with, Counts};
 use telemetry::{counted, timed, CallOutcome, Kind};
 
 // ---------------------------------------------------------------- impl blocks
@@ -285,7 +285,7 @@ impl<A: Clone, B: Clone> Pair<A, B> {
 fn method_named_after_self_type_on_first_call() {
     // The macro sees `&self` but not the type: the name is completed from
     // `Self` at the first call, without its generic arguments.
-    assert!(!common::is_listed(named!("Pair", "first_named")));
+    assert!(!support::counts::is_listed(named!("Pair", "first_named")));
     assert_eq!(Pair(1, "x").first_named(), 1);
     assert_eq!(Pair('c', 2.5).first_named(), 'c');
     assert_counts(named!("Pair", "first_named"), Kind::Timed, Counts::ok(2));

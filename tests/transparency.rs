@@ -5,7 +5,7 @@
 //! `cancelled`. Each drop-order case compares an instrumented fn with the same
 //! fn without the attribute.
 
-mod common;
+mod support;
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -14,7 +14,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 
 use async_trait::async_trait;
-use common::{assert_counts, block_on, named, poll_once, yield_once, Counts};
+use support::counts::{assert_counts, named, Counts};
+use support::executor::{block_on, poll_once, yield_once};
 use telemetry::{counted, timed, Kind};
 
 // ---------------------------------------------------------------- returned closures
