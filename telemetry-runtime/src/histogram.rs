@@ -11,14 +11,18 @@
 //! everything else `#[timed]` does besides reading the clock. So, like the
 //! counters, buckets belong to a thread slot and only the slot's owner writes them,
 //! with a plain load and store (the shared slot 0 uses `fetch_add`). A slot's
-//! buckets are allocated lazily, one 64-bucket group (one power of two, 512 B) at a
+//! buckets are allocated lazily, one 64-bucket group (one power of two, 520 B) at a
 //! time, when a value first lands in it: a fn whose latencies span four powers of
-//! two costs 344 B + 4 × 512 B per thread slot that calls it, and at most 22 KiB.
+//! two costs 360 B + 4 × 520 B per thread slot that calls it, and at most 23 KiB.
+//!
 //! Readers merge the slots; quantiles are computed there, never when recording.
+//! What a reader reads grows with the buckets in use, not with those that exist:
+//! each slot keeps a bit per group it allocated, and each group a bit per bucket
+//! that is not zero, which its writer sets when the bucket goes from 0 to 1 (once
+//! per bucket, a branch that is almost never taken).
 
-use std::ptr;
-
-use crate::counter::{Slot, THREAD_SLOTS};
+use crate::counter::Slot;
+use crate::slots::{get_or_install, PerSlot, Zeroed, MAX_SLOTS};
 use crate::sync::{zero, AtomicPtr, AtomicU64, Ordering};
 
 const LINEAR_BITS: u32 = 7;
@@ -32,7 +36,7 @@ pub const MAX_TRACKED: u64 = (1 << TOP_BIT) - 1;
 /// Number of buckets.
 pub const BUCKETS: usize = LINEAR + (TOP_BIT - LINEAR_BITS) as usize * SUB;
 const GROUPS: usize = BUCKETS / SUB;
-const _: () = assert!(GROUPS <= 64 && BUCKETS % SUB == 0);
+const _: () = assert!(GROUPS <= 64 && BUCKETS % SUB == 0 && SUB == 64);
 
 /// Bytes a thread slot's buckets take when it has touched `groups` groups.
 pub const fn slot_bytes(groups: usize) -> usize {
@@ -63,80 +67,102 @@ pub fn bucket_bounds(index: usize) -> (u64, u64) {
     (low, low + width - 1)
 }
 
-/// Adds one to a counter of `slot`: a plain load and store for the slot's only
-/// writer, a read-modify-write for the shared slot.
+/// Adds one to a counter of `slot` and returns its value before: a plain load and
+/// store for the slot's only writer, a read-modify-write for the shared slot.
 #[inline(always)]
-fn bump(counter: &AtomicU64, slot: Slot) {
+fn bump(counter: &AtomicU64, slot: Slot) -> u64 {
     if slot.is_shared() {
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed)
     } else {
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let before = counter.load(Ordering::Relaxed);
+        counter.store(before + 1, Ordering::Relaxed);
+        before
     }
 }
 
-/// 64 consecutive buckets.
-struct Group([AtomicU64; SUB]);
+/// Sets `bits` in `word`, of which only `slot`'s owner writes unless it is shared.
+#[inline(always)]
+fn set_bits(word: &AtomicU64, bits: u64, slot: Slot) {
+    if slot.is_shared() {
+        word.fetch_or(bits, Ordering::Relaxed);
+    } else {
+        word.store(word.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
+    }
+}
+
+/// 64 consecutive buckets, and which of them are not zero.
+struct Group {
+    nonzero: AtomicU64,
+    buckets: [AtomicU64; SUB],
+}
 
 /// One thread slot's buckets: groups allocated on first use.
 struct SlotBuckets {
+    /// A bit per group whose pointer is set.
+    allocated: AtomicU64,
     groups: [AtomicPtr<Group>; GROUPS],
     overflow: AtomicU64,
 }
 
-/// Returns the object `pointer` points to, installing `make()` there first if it
-/// is null. Losing the race (only the shared slot has several writers) frees ours.
-#[cold]
-#[inline(never)]
-fn install<T>(pointer: &AtomicPtr<T>, make: fn() -> Box<T>) -> &T {
-    let fresh = Box::into_raw(make());
-    match pointer.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
-        // SAFETY: `fresh` came from `Box::into_raw` and is now owned by `pointer`,
-        // which frees it only in `Histogram::drop`, when no `&self` is left.
-        Ok(_) => unsafe { &*fresh },
-        Err(winner) => {
-            // SAFETY: `fresh` was never shared; `winner` is owned by `pointer`.
-            unsafe {
-                drop(Box::from_raw(fresh));
-                &*winner
-            }
+impl SlotBuckets {
+    #[cold]
+    #[inline(never)]
+    fn install_group(&self, group: usize, slot: Slot) -> &Group {
+        let installed = get_or_install(&self.groups[group % GROUPS], new_group);
+        // After the pointer: a reader that sees the bit finds the group.
+        if slot.is_shared() {
+            self.allocated.fetch_or(1 << group, Ordering::Release);
+        } else {
+            let allocated = self.allocated.load(Ordering::Relaxed);
+            self.allocated
+                .store(allocated | 1 << group, Ordering::Release);
         }
+        installed
     }
-}
 
-#[inline(always)]
-fn get_or_install<T>(pointer: &AtomicPtr<T>, make: fn() -> Box<T>) -> &T {
-    let current = pointer.load(Ordering::Acquire);
-    if current.is_null() {
-        install(pointer, make)
-    } else {
-        // SAFETY: non-null pointers come from `install` and live as long as `self`.
-        unsafe { &*current }
+    fn group(&self, group: usize) -> Option<&Group> {
+        // SAFETY: non-null pointers come from `get_or_install` and live as long
+        // as the histogram.
+        unsafe { self.groups[group].load(Ordering::Acquire).as_ref() }
     }
 }
 
 fn new_group() -> Box<Group> {
-    Box::new(Group(std::array::from_fn(|_| zero())))
+    Box::new(Group {
+        nonzero: zero(),
+        buckets: std::array::from_fn(|_| zero()),
+    })
 }
 
 fn new_slot_buckets() -> Box<SlotBuckets> {
     Box::new(SlotBuckets {
-        groups: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+        allocated: zero(),
+        groups: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
         overflow: zero(),
     })
+}
+
+impl<T> Zeroed for AtomicPtr<T> {
+    #[cfg(not(loom))]
+    const ZERO: Self = AtomicPtr::new(std::ptr::null_mut());
+
+    fn zeroed() -> Self {
+        AtomicPtr::new(std::ptr::null_mut())
+    }
 }
 
 /// Lock-free histogram of `u64` values (clock ticks, in this crate), one set of
 /// buckets per thread slot.
 pub struct Histogram {
-    slots: [AtomicPtr<SlotBuckets>; THREAD_SLOTS],
+    slots: PerSlot<AtomicPtr<SlotBuckets>>,
 }
 
 impl Histogram {
-    /// An empty histogram: 512 B of null pointers, so a `static` lives in `.bss`.
+    /// An empty histogram: 504 B of null pointers, so a `static` lives in `.bss`.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Histogram {
-            slots: [const { AtomicPtr::new(ptr::null_mut()) }; THREAD_SLOTS],
+            slots: PerSlot::new(),
         }
     }
 
@@ -144,103 +170,120 @@ impl Histogram {
     #[cfg(loom)]
     pub fn new() -> Self {
         Histogram {
-            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            slots: PerSlot::new(),
         }
     }
 
     /// Counts one value in the buckets of `slot`, whose owner must be the caller.
     #[inline(always)]
     pub fn record(&self, slot: Slot, value: u64) {
-        let buckets = get_or_install(&self.slots[slot.index() % THREAD_SLOTS], new_slot_buckets);
+        let buckets = get_or_install(self.slots.get(slot.index()), new_slot_buckets);
         if value > MAX_TRACKED {
             bump(&buckets.overflow, slot);
             return;
         }
         let index = index_of(value);
-        let group = get_or_install(&buckets.groups[index / SUB], new_group);
-        bump(&group.0[index % SUB], slot);
-    }
-
-    fn slot_buckets(&self, slot: usize) -> Option<&SlotBuckets> {
-        // SAFETY: non-null pointers come from `install` and live as long as `self`.
-        unsafe { self.slots[slot].load(Ordering::Acquire).as_ref() }
-    }
-
-    /// The counts of the first `slots` thread slots, merged. Reads only the groups
-    /// that exist; never blocks recorders.
-    pub fn read(&self, slots: usize) -> HistogramCounts {
-        let mut present = [None; THREAD_SLOTS];
-        let mut allocated = 0u64; // groups any slot has, one bit each
-        for (slot, entry) in present.iter_mut().enumerate().take(slots.min(THREAD_SLOTS)) {
-            let Some(buckets) = self.slot_buckets(slot) else {
-                continue;
-            };
-            for (group, pointer) in buckets.groups.iter().enumerate() {
-                if !pointer.load(Ordering::Acquire).is_null() {
-                    allocated |= 1 << group;
-                }
-            }
-            *entry = Some(buckets);
+        let (group, sub) = (index / SUB, index % SUB);
+        // SAFETY: as in `SlotBuckets::group`.
+        let group = match unsafe {
+            buckets.groups[group % GROUPS]
+                .load(Ordering::Acquire)
+                .as_ref()
+        } {
+            Some(group) => group,
+            None => buckets.install_group(group, slot),
+        };
+        if bump(&group.buckets[sub], slot) == 0 {
+            set_bits(&group.nonzero, 1 << sub, slot);
         }
-        let present = present.iter().flatten();
+    }
+
+    fn slot_buckets(&self, slots: usize) -> impl Iterator<Item = &SlotBuckets> + Clone {
+        self.slots.existing(slots).filter_map(|pointer| {
+            // SAFETY: non-null pointers come from `get_or_install` and live as
+            // long as `self`.
+            unsafe { pointer.load(Ordering::Acquire).as_ref() }
+        })
+    }
+
+    /// The counts of the first `slots` thread slots, merged. Never blocks recorders.
+    pub fn read(&self, slots: usize) -> HistogramCounts {
         let mut counts = HistogramCounts::default();
-        // Only groups some slot allocated: a fn's latencies span a few powers of
-        // two, so most of the 43 groups are never read.
+        self.read_into(slots, &mut counts);
+        counts
+    }
+
+    /// [`read`](Self::read) into `counts`, reusing its buffer: a snapshot reads
+    /// thousands of histograms.
+    ///
+    /// Reads only the groups some slot allocated and, in them, the buckets whose
+    /// writer marked them non-zero: a fn's latencies span a few powers of two and
+    /// a few buckets in each.
+    pub fn read_into(&self, slots: usize, counts: &mut HistogramCounts) {
+        counts.buckets.clear();
+        counts.overflow = 0;
+        let present = self.slot_buckets(slots);
+        let mut allocated = 0u64;
+        for buckets in present.clone() {
+            allocated |= buckets.allocated.load(Ordering::Acquire);
+            counts.overflow += buckets.overflow.load(Ordering::Relaxed);
+        }
         while allocated != 0 {
             let group = allocated.trailing_zeros() as usize;
             allocated &= allocated - 1;
             let mut sums = [0u64; SUB];
-            for buckets in present.clone() {
-                // SAFETY: as in `slot_buckets`; a group read as null here may have
-                // been allocated since, and is read by the next snapshot.
-                let cells = unsafe { buckets.groups[group].load(Ordering::Acquire).as_ref() };
-                for (sum, cell) in sums.iter_mut().zip(cells.iter().flat_map(|c| &c.0)) {
-                    *sum += cell.load(Ordering::Relaxed);
+            let mut nonzero = 0u64;
+            for group in present.clone().filter_map(|buckets| buckets.group(group)) {
+                // A bucket written since its bit was read waits for the next read.
+                let mut bits = group.nonzero.load(Ordering::Relaxed);
+                nonzero |= bits;
+                while bits != 0 {
+                    let sub = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    sums[sub] += group.buckets[sub].load(Ordering::Relaxed);
                 }
             }
             let first = (group * SUB) as u32;
-            counts
-                .buckets
-                .extend((first..).zip(sums).filter(|&(_, count)| count != 0));
+            while nonzero != 0 {
+                let sub = nonzero.trailing_zeros();
+                nonzero &= nonzero - 1;
+                if sums[sub as usize] != 0 {
+                    counts.buckets.push((first + sub, sums[sub as usize]));
+                }
+            }
         }
-        counts.overflow = present.map(|b| b.overflow.load(Ordering::Relaxed)).sum();
-        counts
     }
 
     /// Bytes allocated for buckets so far (the `static` itself aside).
     pub fn allocated_bytes(&self) -> usize {
-        (0..THREAD_SLOTS)
-            .filter_map(|slot| self.slot_buckets(slot))
+        let buckets: usize = self
+            .slot_buckets(MAX_SLOTS)
             .map(|buckets| {
-                let groups = buckets
-                    .groups
-                    .iter()
-                    .filter(|group| !group.load(Ordering::Acquire).is_null())
-                    .count();
-                slot_bytes(groups)
+                slot_bytes(buckets.allocated.load(Ordering::Acquire).count_ones() as usize)
             })
-            .sum()
+            .sum();
+        buckets + self.slots.chunk_bytes()
     }
 }
 
 impl Drop for Histogram {
     fn drop(&mut self) {
-        for slot in &mut self.slots {
-            let buckets = slot.swap(ptr::null_mut(), Ordering::Acquire);
+        self.slots.for_each_mut(|slot| {
+            let buckets = slot.swap(std::ptr::null_mut(), Ordering::Acquire);
             if buckets.is_null() {
-                continue;
+                return;
             }
-            // SAFETY: we own every pointer installed by `install`, and `&mut self`
-            // means no reader or recorder is left.
+            // SAFETY: we own every pointer installed by `get_or_install`, and
+            // `&mut self` means no reader or recorder is left.
             let buckets = unsafe { Box::from_raw(buckets) };
             for group in &buckets.groups {
-                let group = group.swap(ptr::null_mut(), Ordering::Acquire);
+                let group = group.swap(std::ptr::null_mut(), Ordering::Acquire);
                 if !group.is_null() {
                     // SAFETY: as above.
                     drop(unsafe { Box::from_raw(group) });
                 }
             }
-        }
+        });
     }
 }
 
@@ -380,7 +423,7 @@ mod tests {
         histogram.record(Slot::SHARED, MAX_TRACKED);
         histogram.record(Slot::SHARED, MAX_TRACKED + 1);
         histogram.record(Slot::SHARED, u64::MAX);
-        let counts = histogram.read(THREAD_SLOTS);
+        let counts = histogram.read(MAX_SLOTS);
         assert_eq!(counts.count(), 3);
         assert_eq!(counts.overflow, 2);
         assert_eq!(
@@ -403,24 +446,25 @@ mod tests {
         for v in [5, 2000, 1 << 40] {
             b.record(Slot::SHARED, v);
         }
-        let mut merged = a.read(THREAD_SLOTS);
-        merged.merge(&b.read(THREAD_SLOTS));
+        let mut merged = a.read(MAX_SLOTS);
+        merged.merge(&b.read(MAX_SLOTS));
         let both = Histogram::new();
         for v in [1, 5, 5, 1000, 5, 2000, 1 << 40] {
             both.record(Slot::SHARED, v);
         }
-        assert_eq!(merged, both.read(THREAD_SLOTS));
+        assert_eq!(merged, both.read(MAX_SLOTS));
     }
 
     /// Sets the bucket of `value` in `slot` to `count`, as if that many values
     /// had been recorded there one by one (only the owner would write it).
     fn preload(histogram: &Histogram, slot: Slot, value: u64, count: u64) {
         histogram.record(slot, value);
-        let buckets = histogram.slot_buckets(slot.index()).unwrap();
+        let pointer = histogram.slots.get(slot.index()).load(Ordering::Acquire);
+        // SAFETY: `record` just installed the slot's buckets.
+        let buckets = unsafe { &*pointer };
         let index = index_of(value);
-        // SAFETY: the group exists: `record` just installed it.
-        let group = unsafe { &*buckets.groups[index / SUB].load(Ordering::Acquire) };
-        group.0[index % SUB].store(count, Ordering::Relaxed);
+        let group = buckets.group(index / SUB).expect("`record` installed it");
+        group.buckets[index % SUB].store(count, Ordering::Relaxed);
     }
 
     #[test]
@@ -438,7 +482,7 @@ mod tests {
             histogram.record(slot, fast);
             histogram.record(slot, slow);
         }
-        let counts = histogram.read(THREAD_SLOTS);
+        let counts = histogram.read(MAX_SLOTS);
         assert_eq!(
             counts.buckets,
             vec![
@@ -466,7 +510,7 @@ mod tests {
         histogram.record(two, 1000);
         histogram.record(two, 5);
         histogram.record(Slot::SHARED, 1 << 30);
-        let counts = histogram.read(THREAD_SLOTS);
+        let counts = histogram.read(MAX_SLOTS);
         assert_eq!(counts.count(), 4);
         assert_eq!(
             counts.buckets.len(),

@@ -15,7 +15,7 @@ use crate::facts::{app_facts, FactValue};
 use crate::histogram::{bucket_bounds, HistogramCounts};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
 use crate::panic;
-use crate::registry::{call_sites, Kind};
+use crate::registry::{call_sites, CallSite, Kind};
 use crate::system::{system_info, SystemInfo};
 
 /// Version of the snapshot JSON layout; bumped on any incompatible change.
@@ -292,49 +292,37 @@ impl Snapshot {
 }
 
 fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
-    let mut collected: Vec<(Cow<'static, str>, Collected)> = Vec::new();
-    for site in call_sites() {
-        let Some(name) = site.name() else { continue };
-        let totals = site.counters().totals(pool());
-        // Read after the totals, so it covers at least the slots whose completions
-        // they counted, and with them those completions' latencies.
-        let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
-            (true, Some(histogram)) => Some(histogram.read(pool().cells_in_use())),
-            _ => None,
-        };
-        let kind = site.kind();
-        collected.push((
-            name,
-            Collected {
-                kind,
-                totals,
-                histogram,
-            },
-        ));
-    }
+    let mut sites: Vec<(Cow<'static, str>, &'static CallSite)> = call_sites()
+        .filter_map(|site| Some((site.name()?, site)))
+        .collect();
     // One sort, then neighbours with one name (an explicit `name`, or trait
     // impls of one method name) become one entry.
-    collected.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut merged: Vec<(Cow<'static, str>, Collected)> = Vec::with_capacity(collected.len());
-    for (name, entry) in collected {
-        match merged.last_mut() {
-            Some((last, into)) if *last == name => {
-                into.merge(entry.kind, entry.totals, entry.histogram)
-            }
-            _ => merged.push((name, entry)),
-        }
-    }
-    let timed = merged.iter().any(|(_, entry)| entry.histogram.is_some());
-    let scale = if timed {
+    sites.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let timed = sites.iter().any(|(_, site)| site.histogram().is_some());
+    let scale = if timed && level >= DetailsLevel::Summaries {
         Scale::measure()
     } else {
         Scale::IDENTITY
     };
-    // Built from sorted, distinct keys: a linear bulk build, no tree search.
-    merged
-        .into_iter()
-        .map(|(name, entry)| (name.into_owned(), entry.into_stats(scale, level)))
-        .collect()
+    // One bucket buffer serves every fn: a summary needs none of its own.
+    let mut scratch = HistogramCounts::default();
+    let mut functions = Vec::with_capacity(sites.len());
+    for same_name in sites.chunk_by(|a, b| a.0 == b.0) {
+        let [(name, first), others @ ..] = same_name else {
+            continue;
+        };
+        let mut entry = Collected::read(first, level, std::mem::take(&mut scratch));
+        for other in others {
+            let other = Collected::read(other.1, level, HistogramCounts::default());
+            entry.merge(other.kind, other.totals, other.histogram);
+        }
+        functions.push((name.to_string(), entry.stats(scale, level)));
+        if let Some(buffer) = entry.histogram {
+            scratch = buffer;
+        }
+    }
+    // Sorted, distinct keys: a linear bulk build, no tree search.
+    functions.into_iter().collect()
 }
 
 impl Collected {
@@ -361,7 +349,26 @@ impl Collected {
         }
     }
 
-    fn into_stats(self, scale: Scale, level: DetailsLevel) -> FunctionStats {
+    /// Reads a site's counters and, from level 2 on, its histogram into `buffer`.
+    fn read(site: &CallSite, level: DetailsLevel, mut buffer: HistogramCounts) -> Collected {
+        let totals = site.counters().totals(pool());
+        // Read after the totals, so it covers at least the slots whose completions
+        // they counted, and with them those completions' latencies.
+        let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
+            (true, Some(histogram)) => {
+                histogram.read_into(pool().cells_in_use(), &mut buffer);
+                Some(buffer)
+            }
+            _ => None,
+        };
+        Collected {
+            kind: site.kind(),
+            totals,
+            histogram,
+        }
+    }
+
+    fn stats(&self, scale: Scale, level: DetailsLevel) -> FunctionStats {
         let totals = self.totals;
         FunctionStats {
             kind: self.kind,
@@ -373,6 +380,7 @@ impl Collected {
             in_flight: totals.in_flight(),
             latency_ns: self
                 .histogram
+                .as_ref()
                 .map(|counts| latency(&counts, &totals, scale, level == DetailsLevel::Full)),
         }
     }
