@@ -1,5 +1,6 @@
-//! The snapshot benches: `snapshot()` and `to_json` of a binary with N timed fns,
-//! and the memory those fns take.
+//! The snapshot benches: `snapshot()`, a details-level-2 snapshot (summaries, no
+//! buckets) and `to_json` of a binary with N timed fns, and the memory those fns
+//! take.
 //!
 //! A snapshot reads every instrumented fn linked into the binary, so each N has a
 //! bench binary of its own (`snapshot_10`, `snapshot_100`, `snapshot_1000`,
@@ -95,6 +96,9 @@ pub fn bench(c: &mut Criterion, fns: usize) {
     group.sampling_mode(SamplingMode::Flat).sample_size(30);
     group.bench_function(BenchmarkId::new("take", fns), |b| {
         b.iter(telemetry::snapshot)
+    });
+    group.bench_function(BenchmarkId::new("take_summaries", fns), |b| {
+        b.iter(|| telemetry::Snapshot::take(telemetry::DetailsLevel::Summaries))
     });
     group.bench_function(BenchmarkId::new("to_json", fns), |b| {
         b.iter(|| black_box(&snapshot).to_json())

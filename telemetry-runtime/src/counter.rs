@@ -319,7 +319,7 @@ impl CallCounters {
     pub fn totals(&self, pool: &SlotPool) -> Totals {
         let mut totals = Totals::default();
         let mut min_inverted = 0;
-        for cell in self.cells.existing(pool.cells_in_use()) {
+        self.cells.for_each_existing(pool.cells_in_use(), |cell| {
             let read = |field: Field| cell.0[field as usize].load(Ordering::Acquire);
             totals.ok += read(Field::Ok);
             totals.err += read(Field::Err);
@@ -328,10 +328,10 @@ impl CallCounters {
             totals.sum_ticks += read(Field::SumTicks);
             min_inverted = min_inverted.max(read(Field::MinTicksInverted));
             totals.max_ticks = totals.max_ticks.max(read(Field::MaxTicks));
-        }
-        for cell in self.cells.existing(pool.cells_in_use()) {
+        });
+        self.cells.for_each_existing(pool.cells_in_use(), |cell| {
             totals.started += cell.0[Field::Started as usize].load(Ordering::Acquire);
-        }
+        });
         totals.min_ticks = (min_inverted != 0).then_some(!min_inverted);
         totals
     }

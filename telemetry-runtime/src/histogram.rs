@@ -101,6 +101,9 @@ struct SlotBuckets {
     /// A bit per group whose pointer is set.
     allocated: AtomicU64,
     groups: [AtomicPtr<Group>; GROUPS],
+    /// Values counted in each group: a summary finds the groups its quantiles
+    /// fall in from these few lines, and reads the buckets of those groups only.
+    group_counts: [AtomicU64; GROUPS],
     overflow: AtomicU64,
 }
 
@@ -138,6 +141,7 @@ fn new_slot_buckets() -> Box<SlotBuckets> {
     Box::new(SlotBuckets {
         allocated: zero(),
         groups: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+        group_counts: std::array::from_fn(|_| zero()),
         overflow: zero(),
     })
 }
@@ -198,12 +202,16 @@ impl Histogram {
         }
     }
 
-    fn slot_buckets(&self, slots: usize) -> impl Iterator<Item = &SlotBuckets> + Clone {
-        self.slots.existing(slots).filter_map(|pointer| {
+    /// Calls `f` with the buckets of each of the first `slots` slots that has some.
+    #[inline]
+    fn for_each_slot(&self, slots: usize, mut f: impl FnMut(&SlotBuckets)) {
+        self.slots.for_each_existing(slots, |pointer| {
             // SAFETY: non-null pointers come from `get_or_install` and live as
             // long as `self`.
-            unsafe { pointer.load(Ordering::Acquire).as_ref() }
-        })
+            if let Some(buckets) = unsafe { pointer.load(Ordering::Acquire).as_ref() } {
+                f(buckets);
+            }
+        });
     }
 
     /// The counts of the first `slots` thread slots, merged. Never blocks recorders.
@@ -220,20 +228,80 @@ impl Histogram {
     /// writer marked them non-zero: a fn's latencies span a few powers of two and
     /// a few buckets in each.
     pub fn read_into(&self, slots: usize, counts: &mut HistogramCounts) {
+        self.read_groups(slots, u64::MAX, &[0; GROUPS], counts);
+    }
+
+    /// Like [`read_into`](Self::read_into), but exact only where it matters for
+    /// the `quantiles` (each in `0.0..=1.0`): buckets are read in the groups
+    /// those quantiles fall in, and every other group is one entry at its first
+    /// bucket holding the group's count. [`HistogramCounts::quantiles`] and
+    /// [`HistogramCounts::count`] of the result are those of a full read; its
+    /// buckets are not for showing.
+    pub fn read_for_quantiles(
+        &self,
+        slots: usize,
+        quantiles: &[f64],
+        counts: &mut HistogramCounts,
+    ) {
+        let mut group_counts = [0u64; GROUPS];
+        let mut overflow = 0;
+        self.for_each_slot(slots, |buckets| {
+            let mut allocated = buckets.allocated.load(Ordering::Acquire);
+            while allocated != 0 {
+                let group = allocated.trailing_zeros() as usize;
+                allocated &= allocated - 1;
+                group_counts[group] += buckets.group_counts[group].load(Ordering::Relaxed);
+            }
+            overflow += buckets.overflow.load(Ordering::Relaxed);
+        });
+        let total = group_counts.iter().sum::<u64>() + overflow;
+        let mut wanted = 0u64;
+        for &q in quantiles {
+            let rank = quantile_rank(q, total);
+            let mut seen = 0;
+            if let Some(group) = group_counts.iter().position(|&n| {
+                seen += n;
+                seen >= rank
+            }) {
+                wanted |= 1 << group;
+            }
+        }
+        self.read_groups(slots, wanted, &group_counts, counts);
+    }
+
+    /// Reads the buckets of the groups in `wanted`; every other group with a
+    /// count in `lumps` becomes one entry at its first bucket.
+    fn read_groups(
+        &self,
+        slots: usize,
+        wanted: u64,
+        lumps: &[u64; GROUPS],
+        counts: &mut HistogramCounts,
+    ) {
         counts.buckets.clear();
         counts.overflow = 0;
-        let present = self.slot_buckets(slots);
         let mut allocated = 0u64;
-        for buckets in present.clone() {
+        self.for_each_slot(slots, |buckets| {
             allocated |= buckets.allocated.load(Ordering::Acquire);
             counts.overflow += buckets.overflow.load(Ordering::Relaxed);
-        }
+        });
+        // Zeroed once; each group's pass leaves it zero again.
+        let mut sums = [0u64; SUB];
         while allocated != 0 {
             let group = allocated.trailing_zeros() as usize;
             allocated &= allocated - 1;
-            let mut sums = [0u64; SUB];
+            let first = (group * SUB) as u32;
+            if wanted & (1 << group) == 0 {
+                if lumps[group] != 0 {
+                    counts.buckets.push((first, lumps[group]));
+                }
+                continue;
+            }
             let mut nonzero = 0u64;
-            for group in present.clone().filter_map(|buckets| buckets.group(group)) {
+            self.for_each_slot(slots, |buckets| {
+                let Some(group) = buckets.group(group) else {
+                    return;
+                };
                 // A bucket written since its bit was read waits for the next read.
                 let mut bits = group.nonzero.load(Ordering::Relaxed);
                 nonzero |= bits;
@@ -242,13 +310,13 @@ impl Histogram {
                     bits &= bits - 1;
                     sums[sub] += group.buckets[sub].load(Ordering::Relaxed);
                 }
-            }
-            let first = (group * SUB) as u32;
+            });
             while nonzero != 0 {
                 let sub = nonzero.trailing_zeros();
                 nonzero &= nonzero - 1;
-                if sums[sub as usize] != 0 {
-                    counts.buckets.push((first + sub, sums[sub as usize]));
+                let sum = std::mem::take(&mut sums[sub as usize]);
+                if sum != 0 {
+                    counts.buckets.push((first + sub, sum));
                 }
             }
         }
@@ -256,13 +324,11 @@ impl Histogram {
 
     /// Bytes allocated for buckets so far (the `static` itself aside).
     pub fn allocated_bytes(&self) -> usize {
-        let buckets: usize = self
-            .slot_buckets(MAX_SLOTS)
-            .map(|buckets| {
-                slot_bytes(buckets.allocated.load(Ordering::Acquire).count_ones() as usize)
-            })
-            .sum();
-        buckets + self.slots.chunk_bytes()
+        let mut bytes = self.slots.chunk_bytes();
+        self.for_each_slot(MAX_SLOTS, |buckets| {
+            bytes += slot_bytes(buckets.allocated.load(Ordering::Acquire).count_ones() as usize);
+        });
+        bytes
     }
 }
 
@@ -291,6 +357,11 @@ impl Default for Histogram {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The rank (from 1) of the value at quantile `q` among `total` values.
+fn quantile_rank(q: f64, total: u64) -> u64 {
+    ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1)
 }
 
 /// Counts read from a [`Histogram`]: the non-empty buckets in ascending order and
@@ -361,7 +432,7 @@ impl HistogramCounts {
         let mut seen = 0u64;
         let mut current: Option<u32> = None;
         for (slot, &q) in out.iter_mut().zip(quantiles.iter()) {
-            let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+            let rank = quantile_rank(q, total);
             while seen < rank {
                 match buckets.next() {
                     Some(&(index, count)) => {

@@ -82,23 +82,26 @@ impl<T: Zeroed> PerSlot<T> {
         &chunk[offset % CHUNK_SLOTS]
     }
 
-    /// The entries of the first `slots` slots that may hold something: those
-    /// inline and those in chunks allocated so far.
-    pub(crate) fn existing(&self, slots: usize) -> impl Iterator<Item = &T> + Clone {
+    /// Calls `f` with the entries of the first `slots` slots that may hold
+    /// something: those inline and those in chunks allocated so far.
+    #[inline]
+    pub(crate) fn for_each_existing(&self, slots: usize, mut f: impl FnMut(&T)) {
         let slots = slots.min(MAX_SLOTS);
-        let inline = self.inline[..slots.min(INLINE_SLOTS)].iter();
-        let in_chunks = slots.saturating_sub(INLINE_SLOTS);
-        let chunks = self.chunks[..in_chunks.div_ceil(CHUNK_SLOTS)]
+        self.inline[..slots.min(INLINE_SLOTS)]
             .iter()
-            .enumerate()
-            .filter_map(move |(i, pointer)| {
-                // SAFETY: non-null pointers come from `install` and live as long as `self`.
-                let chunk = unsafe { pointer.load(Ordering::Acquire).as_ref()? };
-                let len = (in_chunks - i * CHUNK_SLOTS).min(CHUNK_SLOTS);
-                Some(chunk[..len].iter())
-            })
-            .flatten();
-        inline.chain(chunks)
+            .for_each(&mut f);
+        let mut left = slots.saturating_sub(INLINE_SLOTS);
+        for pointer in &self.chunks {
+            if left == 0 {
+                break;
+            }
+            let len = left.min(CHUNK_SLOTS);
+            left -= len;
+            // SAFETY: non-null pointers come from `install` and live as long as `self`.
+            if let Some(chunk) = unsafe { pointer.load(Ordering::Acquire).as_ref() } {
+                chunk[..len].iter().for_each(&mut f);
+            }
+        }
     }
 
     /// Entries of every slot, mutably (no other reference exists).

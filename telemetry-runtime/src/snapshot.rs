@@ -311,9 +311,12 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
         let [(name, first), others @ ..] = same_name else {
             continue;
         };
-        let mut entry = Collected::read(first, level, std::mem::take(&mut scratch));
+        // Summaries read the buckets of the groups their quantiles fall in only,
+        // which differ between sites: sites to merge read them all.
+        let all_buckets = level == DetailsLevel::Full || !others.is_empty();
+        let mut entry = Collected::read(first, level, all_buckets, std::mem::take(&mut scratch));
         for other in others {
-            let other = Collected::read(other.1, level, HistogramCounts::default());
+            let other = Collected::read(other.1, level, true, HistogramCounts::default());
             entry.merge(other.kind, other.totals, other.histogram);
         }
         functions.push((name.to_string(), entry.stats(scale, level)));
@@ -349,14 +352,25 @@ impl Collected {
         }
     }
 
-    /// Reads a site's counters and, from level 2 on, its histogram into `buffer`.
-    fn read(site: &CallSite, level: DetailsLevel, mut buffer: HistogramCounts) -> Collected {
+    /// Reads a site's counters and, from level 2 on, its histogram into `buffer`:
+    /// all of its buckets, or (`all_buckets` false) what its quantiles need.
+    fn read(
+        site: &CallSite,
+        level: DetailsLevel,
+        all_buckets: bool,
+        mut buffer: HistogramCounts,
+    ) -> Collected {
         let totals = site.counters().totals(pool());
         // Read after the totals, so it covers at least the slots whose completions
         // they counted, and with them those completions' latencies.
         let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
             (true, Some(histogram)) => {
-                histogram.read_into(pool().cells_in_use(), &mut buffer);
+                let slots = pool().cells_in_use();
+                if all_buckets {
+                    histogram.read_into(slots, &mut buffer);
+                } else {
+                    histogram.read_for_quantiles(slots, &QUANTILES, &mut buffer);
+                }
                 Some(buffer)
             }
             _ => None,
@@ -386,13 +400,16 @@ impl Collected {
     }
 }
 
+/// The quantiles a latency summary shows.
+const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
+
 /// Summarizes tick counts in nanoseconds.
 fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: bool) -> Latency {
     let count = counts.count();
     let min = scale.to_ns(totals.min_ticks.unwrap_or(0));
     let max = scale.to_ns(totals.max_ticks);
     let in_range = |ticks: Option<u64>| ticks.map_or(max, |t| scale.to_ns(t).clamp(min, max));
-    let [p50, p90, p99, p999] = counts.quantiles([0.5, 0.9, 0.99, 0.999]);
+    let [p50, p90, p99, p999] = counts.quantiles(QUANTILES);
     Latency {
         count,
         min,
