@@ -14,6 +14,7 @@
 //! | `counted`                   | `#[counted]`: started + ok in this thread's cache line              |
 //! | `timed`, `timed_fallible`   | `#[timed]`: the above, two TSC reads, min/max/sum, one bucket       |
 //! | `timed_async`               | `#[timed]` on an `async fn`, polled by the same executor            |
+//! | `timed_sample16`            | `#[timed(sample = 16)]`'s runtime path: counted, 1 call in 16 timed |
 //! | `clock_pair`                | two reads of the clock `#[timed]` uses, nothing recorded: the floor |
 //! | `atomic_u64`                | a relaxed `fetch_add` on one shared `AtomicU64`                     |
 //! | `metered_hit_count`         | metered 0.9 `HitCount`: a relaxed `fetch_add`                       |
@@ -92,6 +93,29 @@ fn clock_pair(x: u64) -> u64 {
     let start = telemetry_runtime::clock::now();
     let result = black_box(x).wrapping_add(1);
     black_box(telemetry_runtime::clock::now().wrapping_sub(start));
+    result
+}
+
+/// `#[timed(sample = 16)]` as its guard will record it (the attribute's `sample`
+/// argument is not wired to the runtime yet): every call counted, the clock read
+/// for about one call in 16, picked by the runtime's per-thread countdown.
+#[inline(never)]
+fn timed_sample16(x: u64) -> u64 {
+    use telemetry_runtime::counter::{current_slot, Field};
+    use telemetry_runtime::sample;
+    static COUNTERS: telemetry_runtime::counter::CallCounters =
+        telemetry_runtime::counter::CallCounters::new();
+    static HISTOGRAM: telemetry_runtime::histogram::Histogram =
+        telemetry_runtime::histogram::Histogram::new();
+    let slot = current_slot();
+    COUNTERS.add(slot, Field::Started, 1);
+    let start = sample::start(&COUNTERS, slot, 16);
+    let result = black_box(x).wrapping_add(1);
+    if let Some(ticks) = sample::latency(start) {
+        COUNTERS.record_latency(slot, ticks);
+        HISTOGRAM.record(slot, ticks);
+    }
+    COUNTERS.add(slot, Field::Ok, 1);
     result
 }
 
@@ -343,6 +367,9 @@ fn per_call(c: &mut Criterion) {
     });
     group.bench_function("timed_async", |b| {
         b.iter(|| block_on(timed_async(black_box(1))))
+    });
+    group.bench_function("timed_sample16", |b| {
+        b.iter(|| timed_sample16(black_box(1)))
     });
     group.bench_function("clock_pair", |b| b.iter(|| clock_pair(black_box(1))));
     group.bench_function("atomic_u64", |b| b.iter(|| atomic_u64(black_box(1))));

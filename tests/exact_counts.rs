@@ -296,18 +296,29 @@ fn a_thousand_live_threads_have_cells_of_their_own_and_more_share_exactly() {
     let mut distinct = slots.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    assert_eq!(distinct.len(), slots.len(), "two live threads shared a slot");
+    assert_eq!(
+        distinct.len(),
+        slots.len(),
+        "two live threads shared a slot"
+    );
     assert!(!slots.contains(&0), "a thread got the shared slot");
 
     // Past 1,023 live threads the rest share slot 0, whose counts stay exact.
     let slots = crowd(1_100, calls);
     let shared = slots.iter().filter(|&&slot| slot == 0).count();
-    assert!(shared >= 1_100 - 1_023, "{shared} threads on the shared slot");
+    assert!(
+        shared >= 1_100 - 1_023,
+        "{shared} threads on the shared slot"
+    );
     let mut exclusive: Vec<usize> = slots.into_iter().filter(|&slot| slot != 0).collect();
     let held = exclusive.len();
     exclusive.sort_unstable();
     exclusive.dedup();
-    assert_eq!(exclusive.len(), held, "two live threads shared an exclusive slot");
+    assert_eq!(
+        exclusive.len(),
+        held,
+        "two live threads shared an exclusive slot"
+    );
 
     let snapshot = telemetry::snapshot();
     let stats = stats(&snapshot, "crowded");
