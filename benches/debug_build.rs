@@ -51,6 +51,9 @@ fn timed_fn(x: u64) -> u64 {
     black_box(x).wrapping_add(1)
 }
 
+/// A case: its name and the fn it calls.
+type Case = (&'static str, fn(u64) -> u64);
+
 fn debug_build(c: &mut Criterion) {
     if cfg!(not(debug_assertions)) {
         eprintln!(
@@ -58,7 +61,7 @@ fn debug_build(c: &mut Criterion) {
         );
     }
     let mut group = c.benchmark_group("debug_build");
-    let cases: [(&str, fn(u64) -> u64); 5] = [
+    let cases: [Case; 5] = [
         ("bare", bare),
         ("fetch_add", fetch_add),
         ("clock_pair", clock_pair),

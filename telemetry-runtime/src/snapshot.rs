@@ -395,7 +395,7 @@ impl Collected {
             latency_ns: self
                 .histogram
                 .as_ref()
-                .map(|counts| latency(&counts, &totals, scale, level == DetailsLevel::Full)),
+                .map(|counts| latency(counts, &totals, scale, level == DetailsLevel::Full)),
         }
     }
 }
