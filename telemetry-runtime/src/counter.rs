@@ -17,7 +17,10 @@
 //! `MAX_SLOTS - 1` alive at once) or that run while their thread-locals are being
 //! destroyed use it with real atomic read-modify-writes: their counts stay exact,
 //! each call just costs a locked instruction more, contended by the other threads
-//! in the same situation. When a thread exits its slot goes back to the pool with
+//! in the same situation. A thread keeps the slot it got for its lifetime, the
+//! shared one included: above 1,023 live threads, the threads started last share
+//! slot 0 until they exit, while new threads get exclusive slots again as soon as
+//! others have exited. When a thread exits its slot goes back to the pool with
 //! its counts in place; the next owner continues from them, so no count is lost
 //! and no total goes backwards.
 
