@@ -20,19 +20,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use telemetry::{counted, timed};
 
-#[counted]
-#[inline(never)]
-fn counted_fn(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
-
-#[timed]
-#[inline(never)]
-fn timed_fn(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
+#[path = "support/instrumented.rs"]
+mod instrumented;
+use instrumented::{counted_fn, timed_fn};
 
 #[path = "support/shared_peers.rs"]
 mod shared_peers;
@@ -153,7 +144,10 @@ fn thread_counts() -> Vec<usize> {
 fn verify() {
     let stats =
         |name: &str| telemetry::snapshot().functions[&format!("contention::{name}")].clone();
-    let (counted, timed) = (stats("counted_fn"), stats("timed_fn"));
+    let (counted, timed) = (
+        stats("instrumented::counted_fn"),
+        stats("instrumented::timed_fn"),
+    );
     let (shared, hits) = (
         SHARED.load(Ordering::Relaxed),
         METERED.metrics.hit_count.hit_count.get(),
@@ -167,8 +161,8 @@ fn verify() {
     for (_, call) in CASES {
         Crew::new(2, call).run(1000);
     }
-    assert_eq!(stats("counted_fn").ok - counted.ok, 2000);
-    let timed_after = stats("timed_fn");
+    assert_eq!(stats("instrumented::counted_fn").ok - counted.ok, 2000);
+    let timed_after = stats("instrumented::timed_fn");
     assert_eq!(timed_after.ok - timed.ok, 2000);
     let count = |s: &telemetry::FunctionStats| s.latency_ns.as_ref().map_or(0, |l| l.count);
     assert_eq!(count(&timed_after) - count(&timed), 2000);

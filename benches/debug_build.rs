@@ -15,39 +15,16 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use telemetry::{counted, timed};
 
-#[inline(never)]
-fn bare(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
+#[path = "support/instrumented.rs"]
+mod instrumented;
+use instrumented::{bare, clock_pair, counted_fn, timed_fn};
 
 /// A relaxed `fetch_add` on a static, unoptimized.
 #[inline(never)]
 fn fetch_add(x: u64) -> u64 {
     static COUNT: AtomicU64 = AtomicU64::new(0);
     COUNT.fetch_add(1, Ordering::Relaxed);
-    black_box(x).wrapping_add(1)
-}
-
-/// Two reads of the clock `#[timed]` uses and a subtraction, unoptimized.
-#[inline(never)]
-fn clock_pair(x: u64) -> u64 {
-    let start = telemetry_runtime::clock::now();
-    let result = black_box(x).wrapping_add(1);
-    black_box(telemetry_runtime::clock::now().wrapping_sub(start));
-    result
-}
-
-#[counted]
-#[inline(never)]
-fn counted_fn(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
-
-#[timed]
-#[inline(never)]
-fn timed_fn(x: u64) -> u64 {
     black_box(x).wrapping_add(1)
 }
 

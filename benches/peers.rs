@@ -39,7 +39,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use telemetry::{counted, timed};
+use telemetry::timed;
 
 /// Calls made by [`verify`] for each case before anything is measured.
 const CHECK_CALLS: u64 = 1000;
@@ -50,24 +50,7 @@ const CALLS_PER_ROOT: u64 = 1000;
 // ---- The fns under test: one trivial body, instrumented each way. ----
 
 #[inline(never)]
-fn bare(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
-
-#[inline(never)]
 async fn bare_async(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
-
-#[counted]
-#[inline(never)]
-fn counted_fn(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
-
-#[timed]
-#[inline(never)]
-fn timed_fn(x: u64) -> u64 {
     black_box(x).wrapping_add(1)
 }
 
@@ -86,15 +69,9 @@ async fn timed_async(x: u64) -> u64 {
     black_box(x).wrapping_add(1)
 }
 
-/// What `#[timed]` pays for its clock alone: two reads (the CPU's time-stamp
-/// counter where the kernel trusts it) and a subtraction.
-#[inline(never)]
-fn clock_pair(x: u64) -> u64 {
-    let start = telemetry_runtime::clock::now();
-    let result = black_box(x).wrapping_add(1);
-    black_box(telemetry_runtime::clock::now().wrapping_sub(start));
-    result
-}
+#[path = "support/instrumented.rs"]
+mod instrumented;
+use instrumented::{bare, clock_pair, counted_fn, timed_fn};
 
 /// `#[timed(sample = 16)]` as its guard will record it (the attribute's `sample`
 /// argument is not wired to the runtime yet): every call counted, the clock read
@@ -292,7 +269,13 @@ fn verify(
 ) {
     let peers = peers();
     let stats = |name: &str| telemetry::snapshot().functions[&format!("peers::{name}")].clone();
-    let before = ["counted_fn", "timed_fn", "timed_fallible", "timed_async"].map(stats);
+    let names = [
+        "instrumented::counted_fn",
+        "instrumented::timed_fn",
+        "timed_fallible",
+        "timed_async",
+    ];
+    let before = names.map(stats);
     let hits = SHARED.load(Ordering::Relaxed);
     let closed = CLOSED_SPANS.with(Cell::get);
     let spans = peers.fastrace_spans.load(Ordering::Relaxed);
@@ -313,7 +296,7 @@ fn verify(
     }
     fastrace_calls(CHECK_CALLS);
 
-    let after = ["counted_fn", "timed_fn", "timed_fallible", "timed_async"].map(stats);
+    let after = names.map(stats);
     for (before, after) in before.iter().zip(&after) {
         assert_eq!(after.ok - before.ok, CHECK_CALLS, "{after:?}");
         if let (Some(a), Some(b)) = (&after.latency_ns, &before.latency_ns) {
