@@ -343,6 +343,12 @@ impl CallCounters {
         totals
     }
 
+    /// Starts loading the cells a [`totals`](Self::totals) of `pool` will read
+    /// (those in the `static`), so a snapshot overlaps the misses of many sites.
+    pub fn prefetch(&self, pool: &SlotPool) {
+        self.cells.prefetch_inline(pool.cells_in_use());
+    }
+
     /// Bytes allocated for cells beyond those in the `static`.
     pub fn allocated_bytes(&self) -> usize {
         self.cells.chunk_bytes()

@@ -23,7 +23,7 @@
 //! reads the buckets of the groups its quantiles fall in only.
 
 use crate::counter::Slot;
-use crate::slots::{get_or_install, PerSlot, Zeroed, MAX_SLOTS};
+use crate::slots::{get_or_install, prefetch, PerSlot, Zeroed, MAX_SLOTS};
 use crate::sync::{zero, AtomicPtr, AtomicU64, Ordering};
 
 const LINEAR_BITS: u32 = 7;
@@ -316,6 +316,27 @@ impl Histogram {
                 }
             }
         }
+    }
+
+    /// Starts loading the slot pointers of the first `slots` slots (first step of
+    /// a read, for a snapshot that reads many histograms in a row).
+    pub fn prefetch_slots(&self, slots: usize) {
+        self.slots.prefetch_inline(slots);
+    }
+
+    /// Starts loading the index of each slot's buckets (second step: the
+    /// pointers should be loaded by now); the buckets themselves depend on it.
+    pub fn prefetch_index(&self, slots: usize) {
+        self.for_each_slot(slots, |buckets| {
+            prefetch(&buckets.allocated);
+            let index = [&buckets.group_counts, &buckets.nonzero];
+            for line in index.into_iter().flat_map(|part| part.chunks(8)) {
+                prefetch(&line[0]);
+            }
+            for line in buckets.groups.chunks(8) {
+                prefetch(&line[0]);
+            }
+        });
     }
 
     /// Bytes allocated for buckets so far (the `static` itself aside).
