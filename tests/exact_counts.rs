@@ -348,10 +348,20 @@ fn a_summary_snapshot_has_the_quantiles_of_the_full_one() {
     let (taken, reduced) = (latency(&summaries), latency(&full));
     assert_eq!(taken.count, 8_000);
     assert!(taken.buckets.is_none());
-    assert_eq!(
-        [taken.p50, taken.p90, taken.p99, taken.p999],
-        [reduced.p50, reduced.p90, reduced.p99, reduced.p999]
-    );
+    // Each snapshot measures the clock's ratio anew, so the same bucket may come
+    // out a nanosecond apart; a different bucket would be 1.5 % or more apart.
+    let pairs = [
+        (taken.p50, reduced.p50),
+        (taken.p90, reduced.p90),
+        (taken.p99, reduced.p99),
+        (taken.p999, reduced.p999),
+    ];
+    for (summary, full) in pairs {
+        assert!(
+            summary.abs_diff(full) as f64 <= full as f64 * 1e-3 + 1.0,
+            "{taken:?} vs {reduced:?}"
+        );
+    }
 }
 
 #[timed]
