@@ -41,8 +41,9 @@
 //!
 //! # Memory
 //!
-//! Per instrumented fn: 4 KiB of counters (32 thread slots × one 128-byte cell)
-//! and, for `#[timed]` fns, 256 B of histogram slot pointers, all in
+//! Per instrumented fn: 4.2 KiB of counters (32 thread slots × one 128-byte
+//! cell, and pointers to chunks for more) and, for `#[timed]` fns, 504 B of
+//! histogram slot pointers, all in
 //! zero-initialized statics that are resident only where touched. Threads past
 //! the 32nd alive at once get their cells in 4 KiB chunks of 32, allocated per fn
 //! the first time such a thread calls it; up to 1,023 threads alive at once each
