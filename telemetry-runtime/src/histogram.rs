@@ -13,7 +13,7 @@
 //! with a plain load and store (the shared slot 0 uses `fetch_add`). A slot's
 //! buckets are allocated lazily, one 64-bucket group (one power of two, 512 B) at a
 //! time, when a value first lands in it: a fn whose latencies span four powers of
-//! two costs 704 B + 4 × 512 B per thread slot that calls it, and at most 22 KiB.
+//! two costs 1,048 B + 4 × 512 B per thread slot that calls it, and at most 23 KiB.
 //!
 //! Readers merge the slots; quantiles are computed there, never when recording.
 //! What a reader reads grows with the buckets in use, not with those that exist:
