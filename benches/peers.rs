@@ -14,6 +14,7 @@
 //! | `counted`                   | `#[counted]`: started + ok in this thread's cache line              |
 //! | `timed`, `timed_fallible`   | `#[timed]`: the above, two TSC reads, min/max/sum, one bucket       |
 //! | `timed_async`               | `#[timed]` on an `async fn`, polled by the same executor            |
+//! | `timed_sample16`            | `#[timed(sample = 16)]`'s runtime path: counted, 1 call in 16 timed |
 //! | `clock_pair`                | two reads of the clock `#[timed]` uses, nothing recorded: the floor |
 //! | `atomic_u64`                | a relaxed `fetch_add` on one shared `AtomicU64`                     |
 //! | `metered_hit_count`         | metered 0.9 `HitCount`: a relaxed `fetch_add`                       |
@@ -38,7 +39,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use telemetry::{counted, timed};
+use telemetry::timed;
 
 /// Calls made by [`verify`] for each case before anything is measured.
 const CHECK_CALLS: u64 = 1000;
@@ -49,24 +50,7 @@ const CALLS_PER_ROOT: u64 = 1000;
 // ---- The fns under test: one trivial body, instrumented each way. ----
 
 #[inline(never)]
-fn bare(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
-
-#[inline(never)]
 async fn bare_async(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
-
-#[counted]
-#[inline(never)]
-fn counted_fn(x: u64) -> u64 {
-    black_box(x).wrapping_add(1)
-}
-
-#[timed]
-#[inline(never)]
-fn timed_fn(x: u64) -> u64 {
     black_box(x).wrapping_add(1)
 }
 
@@ -85,13 +69,30 @@ async fn timed_async(x: u64) -> u64 {
     black_box(x).wrapping_add(1)
 }
 
-/// What `#[timed]` pays for its clock alone: two reads (the CPU's time-stamp
-/// counter where the kernel trusts it) and a subtraction.
+#[path = "support/instrumented.rs"]
+mod instrumented;
+use instrumented::{bare, clock_pair, counted_fn, timed_fn};
+
+/// `#[timed(sample = 16)]` as its guard will record it (the attribute's `sample`
+/// argument is not wired to the runtime yet): every call counted, the clock read
+/// for about one call in 16, picked by the runtime's per-thread countdown.
 #[inline(never)]
-fn clock_pair(x: u64) -> u64 {
-    let start = telemetry_runtime::clock::now();
+fn timed_sample16(x: u64) -> u64 {
+    use telemetry_runtime::counter::{current_slot, Field};
+    use telemetry_runtime::sample;
+    static COUNTERS: telemetry_runtime::counter::CallCounters =
+        telemetry_runtime::counter::CallCounters::new();
+    static HISTOGRAM: telemetry_runtime::histogram::Histogram =
+        telemetry_runtime::histogram::Histogram::new();
+    let slot = current_slot();
+    COUNTERS.add(slot, Field::Started, 1);
+    let start = sample::start(&COUNTERS, slot, 16);
     let result = black_box(x).wrapping_add(1);
-    black_box(telemetry_runtime::clock::now().wrapping_sub(start));
+    if let Some(ticks) = sample::latency(start) {
+        COUNTERS.record_latency(slot, ticks);
+        HISTOGRAM.record(slot, ticks);
+    }
+    COUNTERS.add(slot, Field::Ok, 1);
     result
 }
 
@@ -268,7 +269,13 @@ fn verify(
 ) {
     let peers = peers();
     let stats = |name: &str| telemetry::snapshot().functions[&format!("peers::{name}")].clone();
-    let before = ["counted_fn", "timed_fn", "timed_fallible", "timed_async"].map(stats);
+    let names = [
+        "instrumented::counted_fn",
+        "instrumented::timed_fn",
+        "timed_fallible",
+        "timed_async",
+    ];
+    let before = names.map(stats);
     let hits = SHARED.load(Ordering::Relaxed);
     let closed = CLOSED_SPANS.with(Cell::get);
     let spans = peers.fastrace_spans.load(Ordering::Relaxed);
@@ -289,7 +296,7 @@ fn verify(
     }
     fastrace_calls(CHECK_CALLS);
 
-    let after = ["counted_fn", "timed_fn", "timed_fallible", "timed_async"].map(stats);
+    let after = names.map(stats);
     for (before, after) in before.iter().zip(&after) {
         assert_eq!(after.ok - before.ok, CHECK_CALLS, "{after:?}");
         if let (Some(a), Some(b)) = (&after.latency_ns, &before.latency_ns) {
@@ -343,6 +350,9 @@ fn per_call(c: &mut Criterion) {
     });
     group.bench_function("timed_async", |b| {
         b.iter(|| block_on(timed_async(black_box(1))))
+    });
+    group.bench_function("timed_sample16", |b| {
+        b.iter(|| timed_sample16(black_box(1)))
     });
     group.bench_function("clock_pair", |b| b.iter(|| clock_pair(black_box(1))));
     group.bench_function("atomic_u64", |b| b.iter(|| atomic_u64(black_box(1))));

@@ -41,16 +41,19 @@
 //!
 //! # Memory
 //!
-//! Per instrumented fn: 4 KiB of counters (64 thread slots × one 64-byte cache
-//! line) and, for `#[timed]` fns, 512 B of histogram slot pointers, all in
-//! zero-initialized statics that are resident only where touched. A `#[timed]`
-//! fn's buckets are allocated per thread slot that calls it, one power of two
-//! at a time: 344 B + 512 B for each power of two its latencies span, at most
-//! 22 KiB. Threads beyond 63 alive at once share one atomically-updated slot,
-//! and slots of exited threads are reused with their counts, so memory follows
-//! the number of threads alive at once, not the number ever started.
-//! 32 threads × 1,000 timed fns whose latencies span four powers of two take
-//! about 4.6 MiB + 32,000 × 2.4 KiB ≈ 80 MiB.
+//! Per instrumented fn: 4.2 KiB of counters (32 thread slots × one 128-byte
+//! cell, and pointers to chunks for more) and, for `#[timed]` fns, 504 B of
+//! histogram slot pointers, all in
+//! zero-initialized statics that are resident only where touched. Threads past
+//! the 32nd alive at once get their cells in 4 KiB chunks of 32, allocated per fn
+//! the first time such a thread calls it; up to 1,023 threads alive at once each
+//! write cells of their own, and threads beyond that share one
+//! atomically-updated slot. A `#[timed]` fn's buckets are allocated per thread
+//! slot that calls it, one power of two at a time: 1 KiB of index + 512 B for
+//! each power of two its latencies span, at most 23 KiB. Slots of exited threads
+//! are reused with their counts, so memory follows the number of threads alive
+//! at once, not the number ever started: 32 threads × 1,000 timed fns whose
+//! latencies span three powers of two take about 88 MiB (`BENCHMARKS.md`).
 //!
 //! # Features
 //!

@@ -127,8 +127,8 @@ fn short_lived(x: u64) -> u64 {
 
 #[test]
 fn counts_of_exited_threads_are_kept_when_slots_are_reused() {
-    // More threads over time than there are slots: slots are handed over, and
-    // more than 63 alive at once forces the shared slot.
+    // Many more threads over time than are alive at once: slots are handed over
+    // from exited threads to new ones, with the counts left in them.
     let rounds = 3;
     let per_round = 80;
     for _ in 0..rounds {
@@ -257,4 +257,115 @@ fn snapshot_json_has_the_contract_shape() {
         assert!(shaped[key].is_u64(), "missing functions.shaped.{key}");
     }
     assert!(value["taken_at_unix_ms"].as_u64().unwrap() > 1_700_000_000_000);
+}
+
+#[timed]
+fn crowded(x: u64) -> u64 {
+    x ^ 1
+}
+
+/// Starts `threads` threads that each call [`crowded`] `calls` times and note
+/// their thread slot, all alive at once until every one has; returns the slots.
+fn crowd(threads: usize, calls: u64) -> Vec<usize> {
+    let all_alive = Arc::new(Barrier::new(threads));
+    let crowd: Vec<_> = (0..threads)
+        .map(|_| {
+            let all_alive = all_alive.clone();
+            std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    for i in 0..calls {
+                        crowded(i);
+                    }
+                    let slot = telemetry_runtime::counter::current_slot().index();
+                    all_alive.wait();
+                    slot
+                })
+                .expect("a thread")
+        })
+        .collect();
+    crowd.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn a_thousand_live_threads_have_cells_of_their_own_and_more_share_exactly() {
+    let calls = 50;
+    // 600 threads alive at once (with the few of the other tests): each holds a
+    // slot no other live thread holds, none the shared one.
+    let slots = crowd(600, calls);
+    let mut distinct = slots.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        slots.len(),
+        "two live threads shared a slot"
+    );
+    assert!(!slots.contains(&0), "a thread got the shared slot");
+
+    // Past 1,023 live threads the rest share slot 0, whose counts stay exact.
+    let slots = crowd(1_100, calls);
+    let shared = slots.iter().filter(|&&slot| slot == 0).count();
+    assert!(
+        shared >= 1_100 - 1_023,
+        "{shared} threads on the shared slot"
+    );
+    let mut exclusive: Vec<usize> = slots.into_iter().filter(|&slot| slot != 0).collect();
+    let held = exclusive.len();
+    exclusive.sort_unstable();
+    exclusive.dedup();
+    assert_eq!(
+        exclusive.len(),
+        held,
+        "two live threads shared an exclusive slot"
+    );
+
+    let snapshot = telemetry::snapshot();
+    let stats = stats(&snapshot, "crowded");
+    let total = 1_700 * calls;
+    assert_eq!(counters(stats), [total, total, 0, 0, 0]);
+    assert_eq!(stats.latency_ns.as_ref().unwrap().count, total);
+}
+
+#[test]
+fn a_summary_snapshot_has_the_quantiles_of_the_full_one() {
+    // Latencies spread over many groups of buckets, on several threads.
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..2_000 {
+                    spread((t * 2_000 + i) * 7_919 % 8_000);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let summaries = Snapshot::take(telemetry::DetailsLevel::Summaries);
+    let full = telemetry::snapshot().details(telemetry::DetailsLevel::Summaries);
+    let latency = |snapshot: &Snapshot| stats(snapshot, "spread").latency_ns.clone().unwrap();
+    let (taken, reduced) = (latency(&summaries), latency(&full));
+    assert_eq!(taken.count, 8_000);
+    assert!(taken.buckets.is_none());
+    // Each snapshot measures the clock's ratio anew, so the same bucket may come
+    // out a nanosecond apart; a different bucket would be 1.5 % or more apart.
+    let pairs = [
+        (taken.p50, reduced.p50),
+        (taken.p90, reduced.p90),
+        (taken.p99, reduced.p99),
+        (taken.p999, reduced.p999),
+    ];
+    for (summary, full) in pairs {
+        assert!(
+            summary.abs_diff(full) as f64 <= full as f64 * 1e-3 + 1.0,
+            "{taken:?} vs {reduced:?}"
+        );
+    }
+}
+
+#[timed]
+fn spread(work: u64) -> u64 {
+    // Work of 1 to 4,096 steps: latencies over several powers of two.
+    (0..1u64 << (work % 13)).fold(work, |acc, i| std::hint::black_box(acc ^ i))
 }

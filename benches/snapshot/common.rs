@@ -1,5 +1,6 @@
-//! The snapshot benches: `snapshot()` and `to_json` of a binary with N timed fns,
-//! and the memory those fns take.
+//! The snapshot benches: `snapshot()`, a details-level-2 snapshot (summaries, no
+//! buckets) and `to_json` of a binary with N timed fns, and the memory those fns
+//! take.
 //!
 //! A snapshot reads every instrumented fn linked into the binary, so each N has a
 //! bench binary of its own (`snapshot_10`, `snapshot_100`, `snapshot_1000`,
@@ -96,8 +97,57 @@ pub fn bench(c: &mut Criterion, fns: usize) {
     group.bench_function(BenchmarkId::new("take", fns), |b| {
         b.iter(telemetry::snapshot)
     });
+    group.bench_function(BenchmarkId::new("take_summaries", fns), |b| {
+        b.iter(|| telemetry::Snapshot::take(telemetry::DetailsLevel::Summaries))
+    });
     group.bench_function(BenchmarkId::new("to_json", fns), |b| {
         b.iter(|| black_box(&snapshot).to_json())
     });
     group.finish();
+
+    // Memory with many threads: 32 threads on 1,000 fns, 512 on 100 fns (the
+    // sizes of the targets), each thread recording into every fn, all alive at
+    // once. First latencies over three powers of two (a typical fn), then, on
+    // the same slots, over ten (the spread above).
+    let threads = match fns {
+        1000 => 32,
+        100 => 512,
+        _ => return,
+    };
+    let statics = size_of::<CallCounters>() + size_of::<Histogram>() + size_of::<CallSite>();
+    let allocated = || -> usize {
+        call_sites()
+            .map(|site| {
+                site.counters().allocated_bytes()
+                    + site.histogram().map_or(0, Histogram::allocated_bytes)
+            })
+            .sum()
+    };
+    let before = allocated();
+    for (spread, powers) in [("narrow", 3.0), ("wide", 10.0)] {
+        let all_alive = std::sync::Arc::new(std::sync::Barrier::new(threads));
+        let crowd: Vec<_> = (0..threads)
+            .map(|_| {
+                let all_alive = all_alive.clone();
+                std::thread::spawn(move || {
+                    for site in call_sites() {
+                        for k in 0..CALLS {
+                            let exponent = powers * k as f64 / CALLS as f64;
+                            record_call(site, (4096.0 * 2f64.powf(exponent)) as u64);
+                        }
+                    }
+                    all_alive.wait();
+                })
+            })
+            .collect();
+        for thread in crowd {
+            thread.join().expect("a recording thread");
+        }
+        let bytes = allocated() - before + statics * fns;
+        println!(
+            "threads_memory fns={fns} threads={threads} spread={spread} bytes={bytes} \
+             per_thread_fn={}",
+            bytes / (fns * threads)
+        );
+    }
 }

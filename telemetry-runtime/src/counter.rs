@@ -2,25 +2,36 @@
 //!
 //! A locked read-modify-write (`fetch_add`) costs several nanoseconds even when no
 //! other thread touches the line, which is more than the whole budget of
-//! `#[counted]`. So every call site owns [`THREAD_SLOTS`] cache-line-sized cells,
-//! and each thread claims one slot index for its lifetime from a process-wide
-//! [`SlotPool`]. The owner of a slot is its only writer and updates it with a plain
-//! load and store; readers sum all slots at snapshot time.
+//! `#[counted]`. So every call site owns a cell per thread slot, and each thread
+//! claims one slot index for its lifetime from a process-wide [`SlotPool`]. The
+//! owner of a slot is its only writer and updates it with a plain load and store;
+//! readers sum all slots at snapshot time.
+//!
+//! Up to [`MAX_SLOTS`] - 1 threads alive at once each get a slot of their own. The
+//! cells of the first [`INLINE_SLOTS`](crate::slots::INLINE_SLOTS) slots are in
+//! the call site's `static`; the others are allocated in chunks the first time a
+//! thread with such a slot calls the fn (see [`crate::slots`]), so memory follows
+//! the threads and the fns they call.
 //!
 //! Slot 0 is shared: threads that find the pool exhausted (more than
-//! `THREAD_SLOTS - 1` alive at once) or that run while their thread-locals are being
-//! destroyed use it with real atomic read-modify-writes. When a thread exits its
-//! slot goes back to the pool with its counts in place; the next owner continues
-//! from them, so no count is lost and no total goes backwards.
+//! `MAX_SLOTS - 1` alive at once) or that run while their thread-locals are being
+//! destroyed use it with real atomic read-modify-writes: their counts stay exact,
+//! each call just costs a locked instruction more, contended by the other threads
+//! in the same situation. A thread keeps the slot it got for its lifetime, the
+//! shared one included: above 1,023 live threads, the threads started last share
+//! slot 0 until they exit, while new threads get exclusive slots again as soon as
+//! others have exited. When a thread exits its slot goes back to the pool with
+//! its counts in place; the next owner continues from them, so no count is lost
+//! and no total goes backwards.
 
+use crate::slots::{PerSlot, Zeroed};
 use crate::sync::{zero, AtomicU64, Ordering};
 
-/// Number of cells per call site: slot 0 is shared, the other 63 are exclusive.
-pub const THREAD_SLOTS: usize = 64;
+pub use crate::slots::MAX_SLOTS;
 
 /// Index of one cell in every call site's [`CallCounters`], held by one thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Slot(u8);
+pub struct Slot(u16);
 
 impl Slot {
     /// The slot every thread may write with atomic read-modify-writes.
@@ -32,70 +43,95 @@ impl Slot {
         self.0 == 0
     }
 
-    /// The slot's index in `0..THREAD_SLOTS`.
+    /// The slot's index in `0..MAX_SLOTS`.
+    #[inline(always)]
     pub fn index(self) -> usize {
         self.0 as usize
     }
 }
 
+const WORDS: usize = MAX_SLOTS / 64;
+
 /// Hands out exclusive slots to threads; lock-free.
 ///
-/// A bit per slot says whether a live thread holds it. Claiming is a CAS on that
-/// word with `Acquire`, releasing a `fetch_and` with `Release`, so the next owner of
-/// a slot sees every store of the previous owner before it makes its own.
+/// A bit per slot says whether a live thread holds it. Claiming is a CAS on the
+/// word holding the lowest free bit, with `Acquire`; releasing a `fetch_and` with
+/// `Release`, so the next owner of a slot sees every store of the previous owner
+/// before it makes its own. The lowest free slot goes first, so the slots in use
+/// stay packed at the front, where snapshots read them.
 pub struct SlotPool {
-    held: AtomicU64,
+    held: [AtomicU64; WORDS],
     /// Highest slot index ever claimed: snapshots read cells `0..=high_water` only.
     high_water: AtomicU64,
+    /// Slots handed out at most (slot 0 included).
+    capacity: usize,
 }
 
 impl SlotPool {
-    /// A pool in which only the shared slot is taken.
+    /// A pool of [`MAX_SLOTS`] slots in which only the shared slot is taken.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         SlotPool {
-            held: AtomicU64::new(1),
+            held: [const { zero() }; WORDS],
             high_water: AtomicU64::new(0),
+            capacity: MAX_SLOTS,
         }
     }
 
-    /// A pool in which only the shared slot is taken.
+    /// A pool of [`MAX_SLOTS`] slots in which only the shared slot is taken.
     #[cfg(loom)]
     pub fn new() -> Self {
+        Self::with_capacity(MAX_SLOTS)
+    }
+
+    /// A pool that hands out slots `1..capacity` only (`capacity` is clamped to
+    /// `2..=MAX_SLOTS`): tests of a full pool need not claim a thousand slots.
+    pub fn with_capacity(capacity: usize) -> Self {
         SlotPool {
-            held: AtomicU64::new(1),
+            held: std::array::from_fn(|_| zero()),
             high_water: AtomicU64::new(0),
+            capacity: capacity.clamp(2, MAX_SLOTS),
         }
     }
 
     /// Takes a free exclusive slot, or returns [`Slot::SHARED`] when none is free.
     pub fn claim(&self) -> Slot {
-        let mut held = self.held.load(Ordering::Relaxed);
-        loop {
-            if held == u64::MAX {
-                return Slot::SHARED;
+        for (word_index, word) in self.held.iter().enumerate() {
+            let first = word_index * 64;
+            if first >= self.capacity {
+                break;
             }
-            let index = (!held).trailing_zeros();
-            match self.held.compare_exchange_weak(
-                held,
-                held | (1 << index),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    self.high_water
-                        .fetch_max(u64::from(index), Ordering::Relaxed);
-                    return Slot(index as u8);
+            // Slot 0 is never handed out; bits past the capacity count as held.
+            let mut unusable = if word_index == 0 { 1 } else { 0 };
+            if self.capacity - first < 64 {
+                unusable |= !0 << (self.capacity - first);
+            }
+            let mut held = word.load(Ordering::Relaxed);
+            while held | unusable != u64::MAX {
+                let bit = (!(held | unusable)).trailing_zeros();
+                match word.compare_exchange_weak(
+                    held,
+                    held | (1 << bit),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        let index = first + bit as usize;
+                        self.high_water.fetch_max(index as u64, Ordering::Relaxed);
+                        return Slot(index as u16);
+                    }
+                    Err(actual) => held = actual,
                 }
-                Err(actual) => held = actual,
             }
         }
+        Slot::SHARED
     }
 
     /// Gives an exclusive slot back. The caller must not write to it afterwards.
     pub fn release(&self, slot: Slot) {
         if !slot.is_shared() {
-            self.held.fetch_and(!(1 << slot.0), Ordering::Release);
+            let index = slot.index();
+            self.held[index / 64 % WORDS].fetch_and(!(1 << (index % 64)), Ordering::Release);
         }
     }
 
@@ -135,28 +171,44 @@ pub enum Field {
 }
 
 const FIELDS: usize = 8;
+/// Where `#[timed(sample = N)]` counts down to its next timed call, in the
+/// owner's cell (see [`crate::sample`]); not a count, never summed.
+pub(crate) const COUNTDOWN: usize = FIELDS;
 
-/// One slot's counters: one cache line, so two owners never share a line.
-#[repr(align(64))]
-struct Cell([AtomicU64; FIELDS]);
+/// One slot's counters, alone in their cache line.
+///
+/// 128 bytes on x86_64 and aarch64, as crossbeam's `CachePadded`: Intel's spatial
+/// prefetcher fetches 64-byte lines in pairs, and some ARM cores have 128-byte
+/// lines, so two owners 64 bytes apart would still slow each other down.
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), repr(align(128)))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    repr(align(64))
+)]
+pub(crate) struct Cell([AtomicU64; FIELDS + 1]);
 
-impl Cell {
+impl Zeroed for Cell {
     #[cfg(not(loom))]
-    const fn new() -> Self {
-        Cell([const { zero() }; FIELDS])
-    }
+    const ZERO: Cell = Cell([const { zero() }; FIELDS + 1]);
 
-    #[cfg(loom)]
-    fn new() -> Self {
+    fn zeroed() -> Self {
         Cell(std::array::from_fn(|_| zero()))
     }
 }
 
-/// Counters of one call site: one `Cell` per thread slot (64 × 64 B = 4 KiB,
-/// zero-initialized, so a `static` of it lives in `.bss` and costs resident memory
-/// only for the pages that threads touch).
+impl Cell {
+    #[inline(always)]
+    pub(crate) fn atomic(&self, index: usize) -> &AtomicU64 {
+        &self.0[index % (FIELDS + 1)]
+    }
+}
+
+/// Counters of one call site: a `Cell` per thread slot. The first 32 are in the
+/// `static` (4 KiB, zero-initialized, so in `.bss` and resident only for the pages
+/// that threads touch); the others come in chunks, allocated when a thread whose
+/// slot falls in one first calls the fn.
 pub struct CallCounters {
-    cells: [Cell; THREAD_SLOTS],
+    cells: PerSlot<Cell>,
 }
 
 /// The counters of one call site summed over all slots.
@@ -197,7 +249,7 @@ impl CallCounters {
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         CallCounters {
-            cells: [const { Cell::new() }; THREAD_SLOTS],
+            cells: PerSlot::new(),
         }
     }
 
@@ -205,15 +257,14 @@ impl CallCounters {
     #[cfg(loom)]
     pub fn new() -> Self {
         CallCounters {
-            cells: std::array::from_fn(|_| Cell::new()),
+            cells: PerSlot::new(),
         }
     }
 
+    /// The cell of `slot`, allocated on first use.
     #[inline(always)]
-    fn atomic(&self, slot: Slot, field: Field) -> &AtomicU64 {
-        // `Slot` indices are < 64 by construction, so this never panics; the
-        // optimizer drops the check because `Slot` wraps a u8 masked by the pool.
-        &self.cells[slot.index() % THREAD_SLOTS].0[field as usize]
+    pub(crate) fn cell(&self, slot: Slot) -> &Cell {
+        self.cells.get(slot.index())
     }
 
     /// Adds `n` to `field` in `slot`.
@@ -223,32 +274,43 @@ impl CallCounters {
     /// in-flight); on x86 it is the same plain `mov` as `Relaxed`.
     #[inline(always)]
     pub fn add(&self, slot: Slot, field: Field, n: u64) {
-        let cell = self.atomic(slot, field);
+        let cell = self.cell(slot).atomic(field as usize);
         if slot.is_shared() {
             cell.fetch_add(n, Ordering::Release);
         } else {
-            let value = cell.load(Ordering::Relaxed);
-            cell.store(value.wrapping_add(n), Ordering::Release);
-        }
-    }
-
-    /// Raises `field` in `slot` to `value` if it is larger.
-    #[inline(always)]
-    pub fn raise_to(&self, slot: Slot, field: Field, value: u64) {
-        let cell = self.atomic(slot, field);
-        if slot.is_shared() {
-            cell.fetch_max(value, Ordering::Relaxed);
-        } else if value > cell.load(Ordering::Relaxed) {
-            cell.store(value, Ordering::Relaxed);
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Release,
+            );
         }
     }
 
     /// Records one latency sample's sum, minimum and maximum.
     #[inline(always)]
     pub fn record_latency(&self, slot: Slot, ticks: u64) {
-        self.add(slot, Field::SumTicks, ticks);
-        self.raise_to(slot, Field::MinTicksInverted, !ticks);
-        self.raise_to(slot, Field::MaxTicks, ticks);
+        let cell = self.cell(slot);
+        // Plain indexing rather than `array::map`: in a debug build (what `cargo
+        // test` runs) the closures and the array machinery cost hundreds of
+        // instructions a call.
+        let sum = &cell.0[Field::SumTicks as usize];
+        let min_inverted = &cell.0[Field::MinTicksInverted as usize];
+        let max = &cell.0[Field::MaxTicks as usize];
+        if slot.is_shared() {
+            sum.fetch_add(ticks, Ordering::Relaxed);
+            min_inverted.fetch_max(!ticks, Ordering::Relaxed);
+            max.fetch_max(ticks, Ordering::Relaxed);
+        } else {
+            sum.store(
+                sum.load(Ordering::Relaxed).wrapping_add(ticks),
+                Ordering::Relaxed,
+            );
+            if !ticks > min_inverted.load(Ordering::Relaxed) {
+                min_inverted.store(!ticks, Ordering::Relaxed);
+            }
+            if ticks > max.load(Ordering::Relaxed) {
+                max.store(ticks, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Sums the cells that may hold counts: those of the slots `pool` has handed
@@ -257,14 +319,14 @@ impl CallCounters {
     /// Completions are read before `Started` (with `Acquire`), so the totals never
     /// show more completed than started calls. A call may start in one slot and
     /// complete in another (an async call resumed on another thread), and the
-    /// slot it started in may have been claimed after this read began; so the
-    /// number of cells is read again for the `Started` pass: the claim happened
-    /// before the start, which happened before any completion read here, so the
-    /// second read covers the slot.
+    /// slot it started in may have been claimed (and its chunk allocated) after
+    /// this read began; so the cells are listed again for the `Started` pass: the
+    /// claim and the allocation happened before the start, which happened before
+    /// any completion read here, so the second listing covers the slot.
     pub fn totals(&self, pool: &SlotPool) -> Totals {
         let mut totals = Totals::default();
         let mut min_inverted = 0;
-        for cell in &self.cells[..pool.cells_in_use().min(THREAD_SLOTS)] {
+        self.cells.for_each_existing(pool.cells_in_use(), |cell| {
             let read = |field: Field| cell.0[field as usize].load(Ordering::Acquire);
             totals.ok += read(Field::Ok);
             totals.err += read(Field::Err);
@@ -273,12 +335,23 @@ impl CallCounters {
             totals.sum_ticks += read(Field::SumTicks);
             min_inverted = min_inverted.max(read(Field::MinTicksInverted));
             totals.max_ticks = totals.max_ticks.max(read(Field::MaxTicks));
-        }
-        for cell in &self.cells[..pool.cells_in_use().min(THREAD_SLOTS)] {
+        });
+        self.cells.for_each_existing(pool.cells_in_use(), |cell| {
             totals.started += cell.0[Field::Started as usize].load(Ordering::Acquire);
-        }
+        });
         totals.min_ticks = (min_inverted != 0).then_some(!min_inverted);
         totals
+    }
+
+    /// Starts loading the cells a [`totals`](Self::totals) of `pool` will read
+    /// (those in the `static`), so a snapshot overlaps the misses of many sites.
+    pub fn prefetch(&self, pool: &SlotPool) {
+        self.cells.prefetch_inline(pool.cells_in_use());
+    }
+
+    /// Bytes allocated for cells beyond those in the `static`.
+    pub fn allocated_bytes(&self) -> usize {
+        self.cells.chunk_bytes()
     }
 }
 
@@ -294,17 +367,37 @@ mod tests {
 
     #[test]
     fn pool_hands_out_distinct_slots_then_the_shared_one() {
-        let pool = SlotPool::new();
-        let mut seen = std::collections::HashSet::new();
-        for _ in 1..THREAD_SLOTS {
-            let slot = pool.claim();
-            assert!(!slot.is_shared());
-            assert!(seen.insert(slot.index()));
+        for capacity in [2, 64, 65, 100, MAX_SLOTS] {
+            let pool = SlotPool::with_capacity(capacity);
+            let mut seen = std::collections::HashSet::new();
+            for expected in 1..capacity {
+                let slot = pool.claim();
+                assert_eq!(slot.index(), expected, "lowest free first");
+                assert!(seen.insert(slot.index()));
+            }
+            assert_eq!(pool.claim(), Slot::SHARED, "capacity {capacity}");
+            assert_eq!(pool.cells_in_use(), capacity);
+            let freed = Slot((capacity / 2).max(1) as u16);
+            pool.release(freed);
+            assert_eq!(pool.claim(), freed);
         }
-        assert_eq!(pool.claim(), Slot::SHARED);
-        assert_eq!(pool.cells_in_use(), THREAD_SLOTS);
-        pool.release(Slot(17));
-        assert_eq!(pool.claim(), Slot(17));
+    }
+
+    #[test]
+    fn cells_past_the_inline_ones_are_allocated_per_chunk_and_summed() {
+        let (counters, pool) = (CallCounters::new(), SlotPool::new());
+        let slots: Vec<Slot> = (1..MAX_SLOTS).map(|_| pool.claim()).collect();
+        assert_eq!(counters.allocated_bytes(), 0);
+        for &slot in slots.iter().step_by(100) {
+            counters.add(slot, Field::Started, 2);
+            counters.add(slot, Field::Ok, 1);
+        }
+        let touched = slots.iter().step_by(100).count() as u64;
+        let totals = counters.totals(&pool);
+        assert_eq!((totals.started, totals.ok), (2 * touched, touched));
+        // Slots 1, 101, ..., 1001: 1 is inline, the other ten fall in ten chunks.
+        let chunk = crate::slots::CHUNK_SLOTS * size_of::<Cell>();
+        assert_eq!(counters.allocated_bytes(), 10 * chunk);
     }
 
     #[test]
@@ -352,17 +445,17 @@ mod thread_slot {
 
     static POOL: SlotPool = SlotPool::new();
 
-    const UNCLAIMED: u8 = u8::MAX;
+    const UNCLAIMED: u16 = u16::MAX;
 
     thread_local! {
         // Const-initialized and without a destructor: reading it is one
         // thread-pointer-relative load, with no lazy-init check.
-        static SLOT: Cell<u8> = const { Cell::new(UNCLAIMED) };
+        static SLOT: Cell<u16> = const { Cell::new(UNCLAIMED) };
         static LEASE: Lease = const { Lease(Cell::new(UNCLAIMED)) };
     }
 
     /// Returns this thread's slot to the pool when the thread exits.
-    struct Lease(Cell<u8>);
+    struct Lease(Cell<u16>);
 
     impl Drop for Lease {
         fn drop(&mut self) {

@@ -13,12 +13,17 @@
 //! with a plain load and store (the shared slot 0 uses `fetch_add`). A slot's
 //! buckets are allocated lazily, one 64-bucket group (one power of two, 512 B) at a
 //! time, when a value first lands in it: a fn whose latencies span four powers of
-//! two costs 344 B + 4 × 512 B per thread slot that calls it, and at most 22 KiB.
+//! two costs 1,048 B + 4 × 512 B per thread slot that calls it, and at most 23 KiB.
+//!
 //! Readers merge the slots; quantiles are computed there, never when recording.
+//! What a reader reads grows with the buckets in use, not with those that exist:
+//! each slot keeps a bit per group it allocated, a bit per bucket that is not
+//! zero, which its writer sets when the bucket goes from 0 to 1 (once per bucket,
+//! a branch that is almost never taken), and a count per group, so a summary
+//! reads the buckets of the groups its quantiles fall in only.
 
-use std::ptr;
-
-use crate::counter::{Slot, THREAD_SLOTS};
+use crate::counter::Slot;
+use crate::slots::{get_or_install, prefetch, PerSlot, Zeroed, MAX_SLOTS};
 use crate::sync::{zero, AtomicPtr, AtomicU64, Ordering};
 
 const LINEAR_BITS: u32 = 7;
@@ -32,7 +37,7 @@ pub const MAX_TRACKED: u64 = (1 << TOP_BIT) - 1;
 /// Number of buckets.
 pub const BUCKETS: usize = LINEAR + (TOP_BIT - LINEAR_BITS) as usize * SUB;
 const GROUPS: usize = BUCKETS / SUB;
-const _: () = assert!(GROUPS <= 64 && BUCKETS % SUB == 0);
+const _: () = assert!(GROUPS <= 64 && BUCKETS % SUB == 0 && SUB == 64);
 
 /// Bytes a thread slot's buckets take when it has touched `groups` groups.
 pub const fn slot_bytes(groups: usize) -> usize {
@@ -63,14 +68,26 @@ pub fn bucket_bounds(index: usize) -> (u64, u64) {
     (low, low + width - 1)
 }
 
-/// Adds one to a counter of `slot`: a plain load and store for the slot's only
-/// writer, a read-modify-write for the shared slot.
+/// Adds one to a counter of `slot` and returns its value before: a plain load and
+/// store for the slot's only writer, a read-modify-write for the shared slot.
 #[inline(always)]
-fn bump(counter: &AtomicU64, slot: Slot) {
+fn bump(counter: &AtomicU64, slot: Slot) -> u64 {
     if slot.is_shared() {
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed)
     } else {
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let before = counter.load(Ordering::Relaxed);
+        counter.store(before + 1, Ordering::Relaxed);
+        before
+    }
+}
+
+/// Sets `bits` in `word`, of which only `slot`'s owner writes unless it is shared.
+#[inline(always)]
+fn set_bits(word: &AtomicU64, bits: u64, slot: Slot) {
+    if slot.is_shared() {
+        word.fetch_or(bits, Ordering::Relaxed);
+    } else {
+        word.store(word.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
     }
 }
 
@@ -79,38 +96,39 @@ struct Group([AtomicU64; SUB]);
 
 /// One thread slot's buckets: groups allocated on first use.
 struct SlotBuckets {
+    /// A bit per group whose pointer is set.
+    allocated: AtomicU64,
     groups: [AtomicPtr<Group>; GROUPS],
+    /// A bit per bucket of each group that is not zero. Kept here rather than in
+    /// the groups, so a reader finds every bucket to read in a few adjacent
+    /// lines, and its loads of the buckets themselves do not wait on each other.
+    nonzero: [AtomicU64; GROUPS],
+    /// Values counted in each group: a summary finds the groups its quantiles
+    /// fall in from these few lines, and reads the buckets of those groups only.
+    group_counts: [AtomicU64; GROUPS],
     overflow: AtomicU64,
 }
 
-/// Returns the object `pointer` points to, installing `make()` there first if it
-/// is null. Losing the race (only the shared slot has several writers) frees ours.
-#[cold]
-#[inline(never)]
-fn install<T>(pointer: &AtomicPtr<T>, make: fn() -> Box<T>) -> &T {
-    let fresh = Box::into_raw(make());
-    match pointer.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
-        // SAFETY: `fresh` came from `Box::into_raw` and is now owned by `pointer`,
-        // which frees it only in `Histogram::drop`, when no `&self` is left.
-        Ok(_) => unsafe { &*fresh },
-        Err(winner) => {
-            // SAFETY: `fresh` was never shared; `winner` is owned by `pointer`.
-            unsafe {
-                drop(Box::from_raw(fresh));
-                &*winner
-            }
+impl SlotBuckets {
+    #[cold]
+    #[inline(never)]
+    fn install_group(&self, group: usize, slot: Slot) -> &Group {
+        let installed = get_or_install(&self.groups[group % GROUPS], new_group);
+        // After the pointer: a reader that sees the bit finds the group.
+        if slot.is_shared() {
+            self.allocated.fetch_or(1 << group, Ordering::Release);
+        } else {
+            let allocated = self.allocated.load(Ordering::Relaxed);
+            self.allocated
+                .store(allocated | 1 << group, Ordering::Release);
         }
+        installed
     }
-}
 
-#[inline(always)]
-fn get_or_install<T>(pointer: &AtomicPtr<T>, make: fn() -> Box<T>) -> &T {
-    let current = pointer.load(Ordering::Acquire);
-    if current.is_null() {
-        install(pointer, make)
-    } else {
-        // SAFETY: non-null pointers come from `install` and live as long as `self`.
-        unsafe { &*current }
+    fn group(&self, group: usize) -> Option<&Group> {
+        // SAFETY: non-null pointers come from `get_or_install` and live as long
+        // as the histogram.
+        unsafe { self.groups[group].load(Ordering::Acquire).as_ref() }
     }
 }
 
@@ -120,23 +138,35 @@ fn new_group() -> Box<Group> {
 
 fn new_slot_buckets() -> Box<SlotBuckets> {
     Box::new(SlotBuckets {
-        groups: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+        allocated: zero(),
+        groups: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+        nonzero: std::array::from_fn(|_| zero()),
+        group_counts: std::array::from_fn(|_| zero()),
         overflow: zero(),
     })
+}
+
+impl<T> Zeroed for AtomicPtr<T> {
+    #[cfg(not(loom))]
+    const ZERO: Self = AtomicPtr::new(std::ptr::null_mut());
+
+    fn zeroed() -> Self {
+        AtomicPtr::new(std::ptr::null_mut())
+    }
 }
 
 /// Lock-free histogram of `u64` values (clock ticks, in this crate), one set of
 /// buckets per thread slot.
 pub struct Histogram {
-    slots: [AtomicPtr<SlotBuckets>; THREAD_SLOTS],
+    slots: PerSlot<AtomicPtr<SlotBuckets>>,
 }
 
 impl Histogram {
-    /// An empty histogram: 512 B of null pointers, so a `static` lives in `.bss`.
+    /// An empty histogram: 504 B of null pointers, so a `static` lives in `.bss`.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Histogram {
-            slots: [const { AtomicPtr::new(ptr::null_mut()) }; THREAD_SLOTS],
+            slots: PerSlot::new(),
         }
     }
 
@@ -144,103 +174,199 @@ impl Histogram {
     #[cfg(loom)]
     pub fn new() -> Self {
         Histogram {
-            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            slots: PerSlot::new(),
         }
     }
 
     /// Counts one value in the buckets of `slot`, whose owner must be the caller.
     #[inline(always)]
     pub fn record(&self, slot: Slot, value: u64) {
-        let buckets = get_or_install(&self.slots[slot.index() % THREAD_SLOTS], new_slot_buckets);
+        let buckets = get_or_install(self.slots.get(slot.index()), new_slot_buckets);
         if value > MAX_TRACKED {
             bump(&buckets.overflow, slot);
             return;
         }
         let index = index_of(value);
-        let group = get_or_install(&buckets.groups[index / SUB], new_group);
-        bump(&group.0[index % SUB], slot);
-    }
-
-    fn slot_buckets(&self, slot: usize) -> Option<&SlotBuckets> {
-        // SAFETY: non-null pointers come from `install` and live as long as `self`.
-        unsafe { self.slots[slot].load(Ordering::Acquire).as_ref() }
-    }
-
-    /// The counts of the first `slots` thread slots, merged. Reads only the groups
-    /// that exist; never blocks recorders.
-    pub fn read(&self, slots: usize) -> HistogramCounts {
-        let mut present = [None; THREAD_SLOTS];
-        let mut allocated = 0u64; // groups any slot has, one bit each
-        for (slot, entry) in present.iter_mut().enumerate().take(slots.min(THREAD_SLOTS)) {
-            let Some(buckets) = self.slot_buckets(slot) else {
-                continue;
-            };
-            for (group, pointer) in buckets.groups.iter().enumerate() {
-                if !pointer.load(Ordering::Acquire).is_null() {
-                    allocated |= 1 << group;
-                }
-            }
-            *entry = Some(buckets);
+        let (group_index, sub) = (index / SUB % GROUPS, index % SUB);
+        let group = match buckets.group(group_index) {
+            Some(group) => group,
+            None => buckets.install_group(group_index, slot),
+        };
+        if bump(&group.0[sub], slot) == 0 {
+            set_bits(&buckets.nonzero[group_index], 1 << sub, slot);
         }
-        let present = present.iter().flatten();
+        bump(&buckets.group_counts[group_index], slot);
+    }
+
+    /// Calls `f` with the buckets of each of the first `slots` slots that has some.
+    #[inline]
+    fn for_each_slot(&self, slots: usize, mut f: impl FnMut(&SlotBuckets)) {
+        self.slots.for_each_existing(slots, |pointer| {
+            // SAFETY: non-null pointers come from `get_or_install` and live as
+            // long as `self`.
+            if let Some(buckets) = unsafe { pointer.load(Ordering::Acquire).as_ref() } {
+                f(buckets);
+            }
+        });
+    }
+
+    /// The counts of the first `slots` thread slots, merged. Never blocks recorders.
+    pub fn read(&self, slots: usize) -> HistogramCounts {
         let mut counts = HistogramCounts::default();
-        // Only groups some slot allocated: a fn's latencies span a few powers of
-        // two, so most of the 43 groups are never read.
+        self.read_into(slots, &mut counts);
+        counts
+    }
+
+    /// [`read`](Self::read) into `counts`, reusing its buffer: a snapshot reads
+    /// thousands of histograms.
+    ///
+    /// Reads only the groups some slot allocated and, in them, the buckets whose
+    /// writer marked them non-zero: a fn's latencies span a few powers of two and
+    /// a few buckets in each.
+    pub fn read_into(&self, slots: usize, counts: &mut HistogramCounts) {
+        self.read_groups(slots, u64::MAX, &[0; GROUPS], counts);
+    }
+
+    /// Like [`read_into`](Self::read_into), but exact only where it matters for
+    /// the `quantiles` (each in `0.0..=1.0`): buckets are read in the groups
+    /// those quantiles fall in, and every other group is one entry at its first
+    /// bucket holding the group's count. [`HistogramCounts::quantiles`] and
+    /// [`HistogramCounts::count`] of the result are those of a full read; its
+    /// buckets are not for showing.
+    pub fn read_for_quantiles(
+        &self,
+        slots: usize,
+        quantiles: &[f64],
+        counts: &mut HistogramCounts,
+    ) {
+        let mut group_counts = [0u64; GROUPS];
+        let mut overflow = 0;
+        self.for_each_slot(slots, |buckets| {
+            let mut allocated = buckets.allocated.load(Ordering::Acquire);
+            while allocated != 0 {
+                let group = allocated.trailing_zeros() as usize;
+                allocated &= allocated - 1;
+                group_counts[group] += buckets.group_counts[group].load(Ordering::Relaxed);
+            }
+            overflow += buckets.overflow.load(Ordering::Relaxed);
+        });
+        let total = group_counts.iter().sum::<u64>() + overflow;
+        let mut wanted = 0u64;
+        for &q in quantiles {
+            let rank = quantile_rank(q, total);
+            let mut seen = 0;
+            if let Some(group) = group_counts.iter().position(|&n| {
+                seen += n;
+                seen >= rank
+            }) {
+                wanted |= 1 << group;
+            }
+        }
+        self.read_groups(slots, wanted, &group_counts, counts);
+    }
+
+    /// Reads the buckets of the groups in `wanted`; every other group with a
+    /// count in `lumps` becomes one entry at its first bucket.
+    fn read_groups(
+        &self,
+        slots: usize,
+        wanted: u64,
+        lumps: &[u64; GROUPS],
+        counts: &mut HistogramCounts,
+    ) {
+        counts.buckets.clear();
+        counts.overflow = 0;
+        let mut allocated = 0u64;
+        self.for_each_slot(slots, |buckets| {
+            allocated |= buckets.allocated.load(Ordering::Acquire);
+            counts.overflow += buckets.overflow.load(Ordering::Relaxed);
+        });
+        // Zeroed once; each group's pass leaves it zero again.
+        let mut sums = [0u64; SUB];
         while allocated != 0 {
             let group = allocated.trailing_zeros() as usize;
             allocated &= allocated - 1;
-            let mut sums = [0u64; SUB];
-            for buckets in present.clone() {
-                // SAFETY: as in `slot_buckets`; a group read as null here may have
-                // been allocated since, and is read by the next snapshot.
-                let cells = unsafe { buckets.groups[group].load(Ordering::Acquire).as_ref() };
-                for (sum, cell) in sums.iter_mut().zip(cells.iter().flat_map(|c| &c.0)) {
-                    *sum += cell.load(Ordering::Relaxed);
+            let first = (group * SUB) as u32;
+            if wanted & (1 << group) == 0 {
+                if lumps[group] != 0 {
+                    counts.buckets.push((first, lumps[group]));
+                }
+                continue;
+            }
+            let mut nonzero = 0u64;
+            self.for_each_slot(slots, |buckets| {
+                // A bucket written since its bit was read waits for the next read.
+                let mut bits = buckets.nonzero[group].load(Ordering::Relaxed);
+                let Some(group) = buckets.group(group) else {
+                    return;
+                };
+                nonzero |= bits;
+                while bits != 0 {
+                    let sub = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    sums[sub] += group.0[sub].load(Ordering::Relaxed);
+                }
+            });
+            while nonzero != 0 {
+                let sub = nonzero.trailing_zeros();
+                nonzero &= nonzero - 1;
+                let sum = std::mem::take(&mut sums[sub as usize]);
+                if sum != 0 {
+                    counts.buckets.push((first + sub, sum));
                 }
             }
-            let first = (group * SUB) as u32;
-            counts
-                .buckets
-                .extend((first..).zip(sums).filter(|&(_, count)| count != 0));
         }
-        counts.overflow = present.map(|b| b.overflow.load(Ordering::Relaxed)).sum();
-        counts
+    }
+
+    /// Starts loading the slot pointers of the first `slots` slots (first step of
+    /// a read, for a snapshot that reads many histograms in a row).
+    pub fn prefetch_slots(&self, slots: usize) {
+        self.slots.prefetch_inline(slots);
+    }
+
+    /// Starts loading the index of each slot's buckets (second step: the
+    /// pointers should be loaded by now); the buckets themselves depend on it.
+    pub fn prefetch_index(&self, slots: usize) {
+        self.for_each_slot(slots, |buckets| {
+            prefetch(&buckets.allocated);
+            let index = [&buckets.group_counts, &buckets.nonzero];
+            for line in index.into_iter().flat_map(|part| part.chunks(8)) {
+                prefetch(&line[0]);
+            }
+            for line in buckets.groups.chunks(8) {
+                prefetch(&line[0]);
+            }
+        });
     }
 
     /// Bytes allocated for buckets so far (the `static` itself aside).
     pub fn allocated_bytes(&self) -> usize {
-        (0..THREAD_SLOTS)
-            .filter_map(|slot| self.slot_buckets(slot))
-            .map(|buckets| {
-                let groups = buckets
-                    .groups
-                    .iter()
-                    .filter(|group| !group.load(Ordering::Acquire).is_null())
-                    .count();
-                slot_bytes(groups)
-            })
-            .sum()
+        let mut bytes = self.slots.chunk_bytes();
+        self.for_each_slot(MAX_SLOTS, |buckets| {
+            bytes += slot_bytes(buckets.allocated.load(Ordering::Acquire).count_ones() as usize);
+        });
+        bytes
     }
 }
 
 impl Drop for Histogram {
     fn drop(&mut self) {
-        for slot in &mut self.slots {
-            let buckets = slot.swap(ptr::null_mut(), Ordering::Acquire);
+        self.slots.for_each_mut(|slot| {
+            let buckets = slot.swap(std::ptr::null_mut(), Ordering::Acquire);
             if buckets.is_null() {
-                continue;
+                return;
             }
-            // SAFETY: we own every pointer installed by `install`, and `&mut self`
-            // means no reader or recorder is left.
+            // SAFETY: we own every pointer installed by `get_or_install`, and
+            // `&mut self` means no reader or recorder is left.
             let buckets = unsafe { Box::from_raw(buckets) };
             for group in &buckets.groups {
-                let group = group.swap(ptr::null_mut(), Ordering::Acquire);
+                let group = group.swap(std::ptr::null_mut(), Ordering::Acquire);
                 if !group.is_null() {
                     // SAFETY: as above.
                     drop(unsafe { Box::from_raw(group) });
                 }
             }
-        }
+        });
     }
 }
 
@@ -248,6 +374,15 @@ impl Default for Histogram {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The rank (from 1) of the value at quantile `q` among `total` values.
+fn quantile_rank(q: f64, total: u64) -> u64 {
+    let exact = q.clamp(0.0, 1.0) * total as f64;
+    // `ceil` by hand: without SSE4.1 `f64::ceil` is a libm call.
+    let truncated = exact as u64;
+    let rank = truncated + u64::from((truncated as f64) < exact);
+    rank.max(1)
 }
 
 /// Counts read from a [`Histogram`]: the non-empty buckets in ascending order and
@@ -318,7 +453,7 @@ impl HistogramCounts {
         let mut seen = 0u64;
         let mut current: Option<u32> = None;
         for (slot, &q) in out.iter_mut().zip(quantiles.iter()) {
-            let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+            let rank = quantile_rank(q, total);
             while seen < rank {
                 match buckets.next() {
                     Some(&(index, count)) => {
@@ -380,7 +515,7 @@ mod tests {
         histogram.record(Slot::SHARED, MAX_TRACKED);
         histogram.record(Slot::SHARED, MAX_TRACKED + 1);
         histogram.record(Slot::SHARED, u64::MAX);
-        let counts = histogram.read(THREAD_SLOTS);
+        let counts = histogram.read(MAX_SLOTS);
         assert_eq!(counts.count(), 3);
         assert_eq!(counts.overflow, 2);
         assert_eq!(
@@ -403,23 +538,24 @@ mod tests {
         for v in [5, 2000, 1 << 40] {
             b.record(Slot::SHARED, v);
         }
-        let mut merged = a.read(THREAD_SLOTS);
-        merged.merge(&b.read(THREAD_SLOTS));
+        let mut merged = a.read(MAX_SLOTS);
+        merged.merge(&b.read(MAX_SLOTS));
         let both = Histogram::new();
         for v in [1, 5, 5, 1000, 5, 2000, 1 << 40] {
             both.record(Slot::SHARED, v);
         }
-        assert_eq!(merged, both.read(THREAD_SLOTS));
+        assert_eq!(merged, both.read(MAX_SLOTS));
     }
 
     /// Sets the bucket of `value` in `slot` to `count`, as if that many values
     /// had been recorded there one by one (only the owner would write it).
     fn preload(histogram: &Histogram, slot: Slot, value: u64, count: u64) {
         histogram.record(slot, value);
-        let buckets = histogram.slot_buckets(slot.index()).unwrap();
+        let pointer = histogram.slots.get(slot.index()).load(Ordering::Acquire);
+        // SAFETY: `record` just installed the slot's buckets.
+        let buckets = unsafe { &*pointer };
         let index = index_of(value);
-        // SAFETY: the group exists: `record` just installed it.
-        let group = unsafe { &*buckets.groups[index / SUB].load(Ordering::Acquire) };
+        let group = buckets.group(index / SUB).expect("`record` installed it");
         group.0[index % SUB].store(count, Ordering::Relaxed);
     }
 
@@ -438,7 +574,7 @@ mod tests {
             histogram.record(slot, fast);
             histogram.record(slot, slow);
         }
-        let counts = histogram.read(THREAD_SLOTS);
+        let counts = histogram.read(MAX_SLOTS);
         assert_eq!(
             counts.buckets,
             vec![
@@ -457,6 +593,32 @@ mod tests {
     }
 
     #[test]
+    fn a_read_for_quantiles_gives_the_quantiles_of_a_full_read() {
+        let pool = crate::counter::SlotPool::new();
+        let (one, two) = (pool.claim(), pool.claim());
+        let histogram = Histogram::new();
+        // Log-uniform over 2^7 .. 2^27, on two slots and the shared one.
+        for k in 0..20_000u64 {
+            let value = (128.0 * 2f64.powf(20.0 * (k * 7919 % 20_000) as f64 / 20_000.0)) as u64;
+            let slot = [one, two, Slot::SHARED][(k % 3) as usize];
+            histogram.record(slot, value);
+        }
+        histogram.record(one, MAX_TRACKED + 1);
+        let quantiles = [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0];
+        let full = histogram.read(MAX_SLOTS);
+        let mut partial = HistogramCounts::default();
+        histogram.read_for_quantiles(MAX_SLOTS, &quantiles, &mut partial);
+        assert_eq!(partial.count(), full.count());
+        assert_eq!(partial.quantiles(quantiles), full.quantiles(quantiles));
+        assert!(
+            partial.buckets.len() < full.buckets.len() / 2,
+            "{} of {} buckets read",
+            partial.buckets.len(),
+            full.buckets.len()
+        );
+    }
+
+    #[test]
     fn slots_are_merged_and_allocated_per_group() {
         let pool = crate::counter::SlotPool::new();
         let (one, two) = (pool.claim(), pool.claim());
@@ -466,7 +628,7 @@ mod tests {
         histogram.record(two, 1000);
         histogram.record(two, 5);
         histogram.record(Slot::SHARED, 1 << 30);
-        let counts = histogram.read(THREAD_SLOTS);
+        let counts = histogram.read(MAX_SLOTS);
         assert_eq!(counts.count(), 4);
         assert_eq!(
             counts.buckets.len(),

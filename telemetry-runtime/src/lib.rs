@@ -10,6 +10,9 @@
 
 pub mod counter;
 pub mod histogram;
+#[cfg(not(loom))]
+pub mod sample;
+pub mod slots;
 mod sync;
 
 #[cfg(all(any(feature = "reporter", feature = "otlp"), not(loom)))]

@@ -16,7 +16,7 @@ use crate::histogram::{bucket_bounds, HistogramCounts};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
 use crate::panic;
 pub use crate::panic::CriticalError;
-use crate::registry::{call_sites, Kind};
+use crate::registry::{call_sites, CallSite, Kind};
 use crate::system::{system_info, SystemInfo};
 
 /// Version of the snapshot JSON layout; bumped on any incompatible change.
@@ -286,49 +286,64 @@ impl Snapshot {
 }
 
 fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
-    let mut collected: Vec<(Cow<'static, str>, Collected)> = Vec::new();
-    for site in call_sites() {
-        let Some(name) = site.name() else { continue };
-        let totals = site.counters().totals(pool());
-        // Read after the totals, so it covers at least the slots whose completions
-        // they counted, and with them those completions' latencies.
-        let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
-            (true, Some(histogram)) => Some(histogram.read(pool().cells_in_use())),
-            _ => None,
-        };
-        let kind = site.kind();
-        collected.push((
-            name,
-            Collected {
-                kind,
-                totals,
-                histogram,
-            },
-        ));
-    }
+    let mut sites: Vec<(Cow<'static, str>, &'static CallSite)> = call_sites()
+        .filter_map(|site| Some((site.name()?, site)))
+        .collect();
     // One sort, then neighbours with one name (an explicit `name`, or trait
     // impls of one method name) become one entry.
-    collected.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut merged: Vec<(Cow<'static, str>, Collected)> = Vec::with_capacity(collected.len());
-    for (name, entry) in collected {
-        match merged.last_mut() {
-            Some((last, into)) if *last == name => {
-                into.merge(entry.kind, entry.totals, entry.histogram)
-            }
-            _ => merged.push((name, entry)),
-        }
-    }
-    let timed = merged.iter().any(|(_, entry)| entry.histogram.is_some());
-    let scale = if timed {
+    sites.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let timed = sites.iter().any(|(_, site)| site.histogram().is_some());
+    let scale = if timed && level >= DetailsLevel::Summaries {
         Scale::measure()
     } else {
         Scale::IDENTITY
     };
-    // Built from sorted, distinct keys: a linear bulk build, no tree search.
-    merged
-        .into_iter()
-        .map(|(name, entry)| (name.into_owned(), entry.into_stats(scale, level)))
-        .collect()
+    // One bucket buffer serves every fn: a summary needs none of its own.
+    let mut scratch = HistogramCounts::default();
+    let mut functions = Vec::with_capacity(sites.len());
+    // The reads of different sites do not depend on each other, but each is a
+    // chain of cache misses (static cells and slot pointers, then each slot's
+    // index, then buckets): starting the first links of the sites a few places
+    // ahead lets their misses overlap with the work on this one.
+    let slots = pool().cells_in_use();
+    let histograms = level >= DetailsLevel::Summaries;
+    let prefetch_ahead = |index: usize| {
+        if let Some((_, site)) = sites.get(index + PREFETCH_STATICS) {
+            site.counters().prefetch(pool());
+            if let (true, Some(histogram)) = (histograms, site.histogram()) {
+                histogram.prefetch_slots(slots);
+            }
+        }
+        if let (true, Some((_, site))) = (histograms, sites.get(index + PREFETCH_INDEX)) {
+            if let Some(histogram) = site.histogram() {
+                histogram.prefetch_index(slots);
+            }
+        }
+    };
+    let mut position = 0;
+    for same_name in sites.chunk_by(|a, b| a.0 == b.0) {
+        let [(name, first), others @ ..] = same_name else {
+            continue;
+        };
+        for index in position..position + same_name.len() {
+            prefetch_ahead(index);
+        }
+        position += same_name.len();
+        // Summaries read the buckets of the groups their quantiles fall in only,
+        // which differ between sites: sites to merge read them all.
+        let all_buckets = level == DetailsLevel::Full || !others.is_empty();
+        let mut entry = Collected::read(first, level, all_buckets, std::mem::take(&mut scratch));
+        for other in others {
+            let other = Collected::read(other.1, level, true, HistogramCounts::default());
+            entry.merge(other.kind, other.totals, other.histogram);
+        }
+        functions.push((name.to_string(), entry.stats(scale, level)));
+        if let Some(buffer) = entry.histogram {
+            scratch = buffer;
+        }
+    }
+    // Sorted, distinct keys: a linear bulk build, no tree search.
+    functions.into_iter().collect()
 }
 
 impl Collected {
@@ -360,7 +375,37 @@ impl Collected {
         }
     }
 
-    fn into_stats(self, scale: Scale, level: DetailsLevel) -> FunctionStats {
+    /// Reads a site's counters and, from level 2 on, its histogram into `buffer`:
+    /// all of its buckets, or (`all_buckets` false) what its quantiles need.
+    fn read(
+        site: &CallSite,
+        level: DetailsLevel,
+        all_buckets: bool,
+        mut buffer: HistogramCounts,
+    ) -> Collected {
+        let totals = site.counters().totals(pool());
+        // Read after the totals, so it covers at least the slots whose completions
+        // they counted, and with them those completions' latencies.
+        let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
+            (true, Some(histogram)) => {
+                let slots = pool().cells_in_use();
+                if all_buckets {
+                    histogram.read_into(slots, &mut buffer);
+                } else {
+                    histogram.read_for_quantiles(slots, &QUANTILES, &mut buffer);
+                }
+                Some(buffer)
+            }
+            _ => None,
+        };
+        Collected {
+            kind: site.kind(),
+            totals,
+            histogram,
+        }
+    }
+
+    fn stats(&self, scale: Scale, level: DetailsLevel) -> FunctionStats {
         let totals = self.totals;
         FunctionStats {
             kind: self.kind,
@@ -372,10 +417,20 @@ impl Collected {
             in_flight: totals.in_flight(),
             latency_ns: self
                 .histogram
-                .map(|counts| latency(&counts, &totals, scale, level == DetailsLevel::Full)),
+                .as_ref()
+                .map(|counts| latency(counts, &totals, scale, level == DetailsLevel::Full)),
         }
     }
 }
+
+/// How many sites ahead a snapshot starts loading a site's statics, and its
+/// slots' bucket indexes: far enough for the loads to land, near enough for the
+/// lines to stay in the cache.
+const PREFETCH_STATICS: usize = 8;
+const PREFETCH_INDEX: usize = 4;
+
+/// The quantiles a latency summary shows.
+const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
 /// Summarizes tick counts in nanoseconds.
 fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: bool) -> Latency {
@@ -383,7 +438,7 @@ fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: boo
     let min = scale.to_ns(totals.min_ticks.unwrap_or(0));
     let max = scale.to_ns(totals.max_ticks);
     let in_range = |ticks: Option<u64>| ticks.map_or(max, |t| scale.to_ns(t).clamp(min, max));
-    let [p50, p90, p99, p999] = counts.quantiles([0.5, 0.9, 0.99, 0.999]);
+    let [p50, p90, p99, p999] = counts.quantiles(QUANTILES);
     Latency {
         count,
         min,

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use loom::sync::Arc;
 use loom::thread;
-use telemetry_runtime::counter::{CallCounters, Field, Slot, SlotPool, Totals, THREAD_SLOTS};
+use telemetry_runtime::counter::{CallCounters, Field, Slot, SlotPool, Totals};
 use telemetry_runtime::histogram::{bucket_bounds, Histogram, HistogramCounts, BUCKETS};
 
 /// Explores `f` with at most `preemptions` forced thread switches per execution:
@@ -131,13 +131,16 @@ fn slot_handover_loses_no_count() {
 }
 
 /// Threads racing for the last free slots never get the same exclusive slot, and
-/// whoever finds the pool full gets the shared slot.
+/// whoever finds the pool full gets the shared slot. The last two free slots are
+/// the last of one 64-slot word of the pool and the first of the next, so a
+/// claimer that loses the race in one word moves on to the next.
 #[test]
 fn racing_claims_get_distinct_slots_or_the_shared_one() {
+    const CAPACITY: usize = 65;
     check(2, || {
-        let pool = Arc::new(SlotPool::new());
-        // Leave exactly two free exclusive slots: the highest two.
-        for expected in 1..THREAD_SLOTS - 2 {
+        let pool = Arc::new(SlotPool::with_capacity(CAPACITY));
+        // Leave exactly two free exclusive slots: 63 and 64.
+        for expected in 1..CAPACITY - 2 {
             assert_eq!(pool.claim().index(), expected);
         }
         let claims: Vec<_> = (0..3)
@@ -151,8 +154,8 @@ fn racing_claims_get_distinct_slots_or_the_shared_one() {
             .map(|claim| claim.join().unwrap().index())
             .collect();
         slots.sort_unstable();
-        assert_eq!(slots, [0, THREAD_SLOTS - 2, THREAD_SLOTS - 1]);
-        assert_eq!(pool.cells_in_use(), THREAD_SLOTS);
+        assert_eq!(slots, [0, CAPACITY - 2, CAPACITY - 1]);
+        assert_eq!(pool.cells_in_use(), CAPACITY);
         assert!(pool.claim().is_shared(), "the pool is full");
     });
 }
@@ -165,8 +168,8 @@ fn a_released_slot_is_handed_out_once() {
     static GOT_RELEASED: Seen = Seen::new();
     static GOT_SHARED: Seen = Seen::new();
     check(3, || {
-        let pool = Arc::new(SlotPool::new());
-        let held: Vec<Slot> = (1..THREAD_SLOTS).map(|_| pool.claim()).collect();
+        let pool = Arc::new(SlotPool::with_capacity(64));
+        let held: Vec<Slot> = (1..64).map(|_| pool.claim()).collect();
         assert!(held.iter().all(|slot| !slot.is_shared()));
         let freed = held[10];
 
@@ -492,4 +495,48 @@ fn a_seen_completion_has_its_latency_in_the_histogram() {
         assert_eq!(counters.totals(&pool).ok, 2);
     });
     SAW_COMPLETION.assert_reached("a read during the calls sees a completion");
+}
+
+/// Threads whose slots fall past the cells kept in the call site itself share a
+/// chunk allocated on first use: the two race to allocate it (the loser frees its
+/// own) and count in the chunk that won. No count is lost or doubled. (Readers
+/// list chunk cells the way they list inline ones, which the models above check;
+/// a reader here would make this model too large to explore.)
+#[test]
+fn threads_past_the_inline_cells_share_one_chunk_and_lose_nothing() {
+    static OVERLAPPED: Seen = Seen::new();
+    check(3, || {
+        let pool = Arc::new(SlotPool::new());
+        // Slots 1..=31 are the inline ones: the next claims fall in chunk 0.
+        for _ in 1..telemetry_runtime::slots::INLINE_SLOTS {
+            assert!(!pool.claim().is_shared());
+        }
+        let counters = Arc::new(CallCounters::new());
+        let inside = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let callers: Vec<_> = [(Field::Ok, 40), (Field::Err, 41)]
+            .into_iter()
+            .map(|(outcome, ticks)| {
+                let (pool, counters, inside) = (pool.clone(), counters.clone(), inside.clone());
+                thread::spawn(move || {
+                    let slot = pool.claim();
+                    assert!(slot.index() >= telemetry_runtime::slots::INLINE_SLOTS);
+                    if inside.fetch_add(1, Relaxed) == 1 {
+                        OVERLAPPED.mark();
+                    }
+                    counters.add(slot, Field::Started, 1);
+                    counters.record_latency(slot, ticks);
+                    counters.add(slot, outcome, 1);
+                    inside.fetch_sub(1, Relaxed);
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        let totals = counters.totals(&pool);
+        assert_eq!((totals.started, totals.ok, totals.err), (2, 1, 1));
+        assert_eq!((totals.min_ticks, totals.max_ticks), (Some(40), 41));
+        assert_eq!(totals.sum_ticks, 81);
+    });
+    OVERLAPPED.assert_reached("both threads count at once");
 }
