@@ -21,8 +21,12 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use loom::sync::Arc;
 use loom::thread;
-use telemetry_runtime::counter::{CallCounters, Field, Slot, SlotPool, Totals, THREAD_SLOTS};
-use telemetry_runtime::histogram::{bucket_bounds, Histogram, HistogramCounts, BUCKETS};
+use telemetry_runtime::__private_0_1_0::counter::{
+    CallCounters, Field, Slot, SlotPool, Totals, THREAD_SLOTS,
+};
+use telemetry_runtime::__private_0_1_0::histogram::{
+    bucket_bounds, Histogram, HistogramCounts, BUCKETS,
+};
 
 /// Explores `f` with at most `preemptions` forced thread switches per execution:
 /// enough for the races of these models, and keeps each to seconds.
