@@ -41,6 +41,8 @@ mod snapshot;
 mod source_path;
 #[cfg(not(loom))]
 mod system;
+#[cfg(not(loom))]
+mod text;
 
 #[cfg(not(loom))]
 pub mod anonymize;

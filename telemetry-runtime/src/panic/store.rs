@@ -14,7 +14,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::backtrace::Trace;
 use super::category::classify;
-use super::{truncate, CriticalError, PanicHook};
+use super::{CriticalError, PanicHook};
+use crate::text::truncate;
 use crate::source_path::reduce_location;
 
 /// Longest location kept, in bytes.

@@ -191,16 +191,11 @@ fn dry_run(to: &DryRun, collector: &Collector, body: &[u8]) -> Result<(), String
     }
 }
 
-fn shorten(mut text: String) -> String {
-    if text.len() > MAX_ERROR_LEN {
-        let mut cut = MAX_ERROR_LEN;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
+fn shorten(text: String) -> String {
+    if text.len() <= MAX_ERROR_LEN {
+        return text;
     }
-    text
+    crate::text::truncate(&text, MAX_ERROR_LEN)
 }
 
 #[cfg(test)]
