@@ -100,6 +100,16 @@ pub mod __private_0_1_0 {
     pub mod clock {
         pub use crate::clock::*;
     }
+    /// What a call does at entry and exit.
+    #[cfg(not(loom))]
+    pub mod guard {
+        pub use crate::guard::*;
+    }
+    /// How a returned value counts, `ok` or `err`.
+    #[cfg(not(loom))]
+    pub mod outcome {
+        pub use crate::outcome::*;
+    }
 
     #[cfg(not(loom))]
     pub use {

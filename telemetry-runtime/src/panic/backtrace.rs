@@ -12,9 +12,9 @@ use std::backtrace::Backtrace;
 use std::fmt::{self, Write as _};
 
 use super::category::Origin;
-use crate::text::truncate;
 use crate::registry::{call_sites, CallSite};
 use crate::source_path::{is_published_dir, reduce_location, split_position};
+use crate::text::truncate;
 
 /// Longest frame kept, in bytes: symbols of generic code can run to kilobytes.
 pub(super) const MAX_FRAME: usize = 512;

@@ -242,4 +242,3 @@ impl Default for PanicHook {
         PanicHook::new()
     }
 }
-

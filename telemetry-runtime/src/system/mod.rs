@@ -45,7 +45,8 @@ pub struct SystemInfo {
     /// The kind of disk under the data directory named with [`set_data_dir`](crate::instance::set_data_dir).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskKind>,
-    /// CPU features that change how fast code runs, of [`CPU_FEATURES`].
+    /// CPU features that change how fast code runs, from a fixed list (in
+    /// [`SystemInfo::anonymized_values`]).
     #[serde(default)]
     pub cpu_features: Vec<String>,
 }
