@@ -78,12 +78,12 @@ use instrumented::{bare, clock_pair, counted_fn, timed_fn};
 /// for about one call in 16, picked by the runtime's per-thread countdown.
 #[inline(never)]
 fn timed_sample16(x: u64) -> u64 {
-    use telemetry_runtime::counter::{current_slot, Field};
-    use telemetry_runtime::sample;
-    static COUNTERS: telemetry_runtime::counter::CallCounters =
-        telemetry_runtime::counter::CallCounters::new();
-    static HISTOGRAM: telemetry_runtime::histogram::Histogram =
-        telemetry_runtime::histogram::Histogram::new();
+    use telemetry::__private_0_1_0::counter::{current_slot, Field};
+    use telemetry::__private_0_1_0::sample;
+    static COUNTERS: telemetry::__private_0_1_0::counter::CallCounters =
+        telemetry::__private_0_1_0::counter::CallCounters::new();
+    static HISTOGRAM: telemetry::__private_0_1_0::histogram::Histogram =
+        telemetry::__private_0_1_0::histogram::Histogram::new();
     let slot = current_slot();
     COUNTERS.add(slot, Field::Started, 1);
     let start = sample::start(&COUNTERS, slot, 16);

@@ -28,7 +28,9 @@ use axum::routing::get;
 use axum::Router;
 use telemetry::{counted, timed};
 
-#[path = "support/executor.rs"]
+// The tests' executor: the examples use two of its parts.
+#[allow(dead_code)]
+#[path = "../tests/support/executor.rs"]
 mod executor;
 use executor::{block_on, YieldOnce};
 

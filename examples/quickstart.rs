@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use telemetry::{counted, timed};
 
-#[path = "support/executor.rs"]
+// The tests' executor: the examples use two of its parts.
+#[allow(dead_code)]
+#[path = "../tests/support/executor.rs"]
 mod executor;
 use executor::{block_on, YieldOnce};
 

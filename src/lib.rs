@@ -39,27 +39,39 @@
 //! allocated but a 512-byte bucket group the first time a thread's latency
 //! lands in a new power of two.
 //!
+//! # API
+//!
+//! The root holds what every program uses: the two attributes, [`snapshot()`]
+//! and the parts of a [`Snapshot`], the app's name and version
+//! ([`set_app_info`], [`app_info!`]), the [`instance_id()`], the panic hook
+//! ([`install_panic_hook`], [`PanicHook`]) and [`CallOutcome`]. The rest is
+//! grouped by job:
+//!
+//! - [`consent`]: whether reports may leave the machine, and who decided;
+//! - [`anonymize`]: the form of a snapshot that may leave, its key and precision;
+//! - [`facts`]: facts the app states about itself;
+//! - [`instance`]: settings of an installation (a persistent id, the data
+//!   directory);
+//! - [`export`] and [`http`]: Prometheus text and answers to debug requests;
+//! - `reporter` (feature `reporter`): the usage-statistics reporter;
+//! - `otlp` (feature `otlp`): the snapshot as OpenTelemetry metrics, and a push
+//!   exporter.
+//!
+//! Process-wide settings follow one convention: each is a fn `set` in its
+//! module (or `set_…` where a module has several); one that can be refused
+//! returns a `Result` whose error hands the refused value back, a setting made
+//! once per process refuses a second value with [`AlreadySet`], and one that
+//! cannot be refused returns what it replaced.
+//!
 //! # Memory
 //!
-//! Per instrumented fn: 4.2 KiB of counters (32 thread slots × one 128-byte
-//! cell, and pointers to chunks for more) and, for `#[timed]` fns, 504 B of
-//! histogram slot pointers, all in
-//! zero-initialized statics that are resident only where touched. Threads past
-//! the 32nd alive at once get their cells in 4 KiB chunks of 32, allocated per fn
-//! the first time such a thread calls it; up to 1,023 threads alive at once each
-//! write cells of their own, and threads beyond that share one
-//! atomically-updated slot. A `#[timed]` fn's buckets are allocated per thread
-//! slot that calls it, one power of two at a time: 1 KiB of index + 512 B for
-//! each power of two its latencies span, at most 23 KiB. Slots of exited threads
-//! are reused with their counts, so memory follows the number of threads alive
-//! at once, not the number ever started: 32 threads × 1,000 timed fns whose
-//! latencies span three powers of two take about 88 MiB (`BENCHMARKS.md`).
+#![doc = include_str!("../docs/memory.md")]
 //!
 //! # Features
 //!
 //! - `compile-out`: the attributes emit every fn unchanged; snapshots still work
 //!   and list no fns.
-//! - `reporter`: `Reporter`, a background thread that sends the anonymized
+//! - `reporter`: `reporter::Reporter`, a background thread that sends the anonymized
 //!   snapshot to the app owner's collector when consent allows, with a dry-run
 //!   mode; it brings a small blocking HTTP client (`ureq` with `rustls`). Off by
 //!   default. Through `ureq`, the `http` crate makes `u16` comparable with its
@@ -124,52 +136,6 @@ pub use telemetry_macros::counted;
 /// ```
 pub use telemetry_macros::timed;
 
-pub use telemetry_runtime::{
-    anonymizer, consent, keep_leading_digits, name_table, remove_fact, set_anonymizer, set_consent,
-    set_data_dir, set_fact, use_installation_id, Anonymizer, Consent, ConsentDecision,
-    ConsentError, ConsentLocked, ConsentResolver, ConsentSource, DiskKind, Fact, FactValue,
-    InstallationIdError, InvalidConsent, InvalidDigits, InvalidNameKey, NameKey,
-};
-
-pub use telemetry_runtime::{
-    app_info, install_panic_hook, instance_id, set_app_info, snapshot, AppInfo, CallOutcome,
-    CriticalError, DetailsLevel, FunctionStats, InvalidDetailsLevel, Kind, Latency, PanicCategory,
-    PanicHook, Snapshot, SystemInfo, LATENCY_BUCKETS_NS, SCHEMA_VERSION,
-};
-
-pub use telemetry_runtime::http;
-
-#[cfg(feature = "otlp")]
-pub use telemetry_runtime::otlp;
-
-#[cfg(feature = "reporter")]
-pub use telemetry_runtime::reporter::{
-    report_payload, DryRun, ReportFormat, Reporter, ReporterBuilder, ReporterError, ReporterStatus,
-    ShutdownOutcome, UpdateInfo,
-};
-
-/// What the macros' expansions use. Not a public API: it changes without notice.
-#[doc(hidden)]
-pub mod __private {
-    pub use telemetry_runtime::counter::CallCounters;
-    pub use telemetry_runtime::guard::{AsyncGuard, SyncGuard};
-    pub use telemetry_runtime::histogram::Histogram;
-    pub use telemetry_runtime::linkme;
-    pub use telemetry_runtime::outcome::{
-        outcome_of_result, ErrorAware, Infallible, Outcome, Probe,
-    };
-    pub use telemetry_runtime::registry::{CallSite, SiteName, CALL_SITES};
-
-    /// Calls `body`, telling the compiler its return type `R` up front, so `?`
-    /// and `.into()` in the body infer as they do in the fn itself.
-    #[inline(always)]
-    pub fn call<R, F: FnOnce() -> R>(body: F) -> R {
-        body()
-    }
-
-    /// Passes an async block through, telling the compiler its output type `R`.
-    #[inline(always)]
-    pub fn with_output<R, F: core::future::Future<Output = R>>(body: F) -> F {
-        body
-    }
-}
+// Everything else: the runtime's root is this crate's API, re-exported whole,
+// so the two never differ.
+pub use telemetry_runtime::*;

@@ -11,7 +11,9 @@ mod isolated;
 mod leaks;
 
 use serde_json::Value;
-use telemetry::{Anonymizer, Fact, NameKey, PanicCategory};
+use telemetry::anonymize::{Anonymizer, NameKey};
+use telemetry::facts::Fact;
+use telemetry::PanicCategory;
 
 /// User data as a program or its user may hand it over at run time.
 const USER_DATA: [&str; 17] = [
@@ -120,7 +122,7 @@ fn user_data_never_leaves_even_hashed() {
         .collect();
     isolated::isolated_with_args("user_data_never_leaves_even_hashed", &env, &args, || {
         let key = NameKey::from_secret("a key of the app's own, 32 bytes!").unwrap();
-        telemetry::set_anonymizer(Anonymizer::new(key)).unwrap();
+        telemetry::anonymize::set(Anonymizer::new(key)).unwrap();
         telemetry::set_app_info(telemetry::app_info!()).unwrap();
         // The panics below are expected: only this test's own thread prints.
         let default = std::panic::take_hook();
@@ -130,15 +132,15 @@ fn user_data_never_leaves_even_hashed() {
             }
         }));
         telemetry::install_panic_hook();
-        let decision = telemetry::ConsentResolver::new("shop").resolve_lenient();
-        let _ = telemetry::set_consent(decision);
+        let decision = telemetry::consent::ConsentResolver::new("shop").resolve_lenient();
+        let _ = telemetry::consent::set(decision);
 
         let data_dir = std::env::temp_dir()
             .join(format!("telemetry-{}", std::process::id()))
             .join(USER_DATA[12])
             .join(USER_DATA[0]);
         std::fs::create_dir_all(&data_dir).unwrap();
-        telemetry::set_data_dir(&data_dir).unwrap();
+        telemetry::instance::set_data_dir(&data_dir).unwrap();
         let _ = std::fs::remove_dir_all(data_dir.parent().unwrap().parent().unwrap());
 
         for (i, data) in USER_DATA.iter().copied().enumerate() {
@@ -160,11 +162,11 @@ fn user_data_never_leaves_even_hashed() {
                 id
             )));
         }
-        telemetry::set_fact("owner.email", USER_DATA[0]);
-        telemetry::set_fact("owner.home", USER_DATA[8]);
-        telemetry::set_fact("owner.id", Fact::from(format!("{}", IDS[0])));
-        telemetry::set_fact("region", Fact::one_of(USER_DATA[12], &["eu", "us"]));
-        telemetry::set_fact("storage", Fact::one_of("rocksdb", &["memory", "rocksdb"]));
+        telemetry::facts::set("owner.email", USER_DATA[0]);
+        telemetry::facts::set("owner.home", USER_DATA[8]);
+        telemetry::facts::set("owner.id", Fact::from(format!("{}", IDS[0])));
+        telemetry::facts::set("region", Fact::one_of(USER_DATA[12], &["eu", "us"]));
+        telemetry::facts::set("storage", Fact::one_of("rocksdb", &["memory", "rocksdb"]));
 
         let raw = telemetry::snapshot();
         let raw_json = raw.to_json();
@@ -211,7 +213,7 @@ fn user_data_never_leaves_even_hashed() {
             );
         }
 
-        let anonymizer = telemetry::anonymizer();
+        let anonymizer = telemetry::anonymize::current();
         let input: Value = serde_json::from_str(&raw_json).unwrap();
         leaks::check_no_leak(&input, &output, &["memory", "rocksdb", "eu", "us"]).unwrap();
         leaks::check_no_hash_of_run_time_text(&input, &output, |text| anonymizer.hash(text))

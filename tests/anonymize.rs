@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use serde_json::Value;
+use telemetry::anonymize::{keep_leading_digits, Anonymizer, NameKey};
+use telemetry::facts::{Fact, FactValue};
 use telemetry::{
-    keep_leading_digits, Anonymizer, CriticalError, DetailsLevel, Fact, FactValue, FunctionStats,
-    Kind, Latency, NameKey, PanicCategory, Snapshot,
+    CriticalError, DetailsLevel, FunctionStats, Kind, Latency, PanicCategory, Snapshot,
 };
 
 /// Strings an app might put anywhere, that must never leave the machine.
@@ -78,9 +79,9 @@ fn nothing_identifying_survives_fixed_cases() {
         .unwrap()
         .join()
         .unwrap();
-    telemetry::set_fact("cluster.url", SECRETS[8]);
-    telemetry::set_fact("owner.email", Fact::one_of(SECRETS[0], &["none", "ops"]));
-    telemetry::set_fact("data.dir", SECRETS[4]);
+    telemetry::facts::set("cluster.url", SECRETS[8]);
+    telemetry::facts::set("owner.email", Fact::one_of(SECRETS[0], &["none", "ops"]));
+    telemetry::facts::set("data.dir", SECRETS[4]);
 
     let mut snapshot = telemetry::snapshot();
     for (i, secret) in SECRETS.iter().enumerate() {
@@ -398,19 +399,19 @@ fn levels_and_absent_parts_stay_absent() {
 #[test]
 fn facts_keep_only_what_the_app_declared() {
     static ENGINES: [&str; 3] = ["memory", "rocksdb", "mmap"];
-    telemetry::set_fact("test.tls", true);
-    telemetry::set_fact("test.cache_bytes", 1_234_567_890u64);
-    telemetry::set_fact("test.offset", -1_234_567i64);
-    telemetry::set_fact("test.engine", Fact::one_of("rocksdb", &ENGINES));
-    telemetry::set_fact("test.engine_typo", Fact::one_of("rocksbd", &ENGINES));
-    telemetry::set_fact("test.url", "https://db.internal:6333");
+    telemetry::facts::set("test.tls", true);
+    telemetry::facts::set("test.cache_bytes", 1_234_567_890u64);
+    telemetry::facts::set("test.offset", -1_234_567i64);
+    telemetry::facts::set("test.engine", Fact::one_of("rocksdb", &ENGINES));
+    telemetry::facts::set("test.engine_typo", Fact::one_of("rocksbd", &ENGINES));
+    telemetry::facts::set("test.url", "https://db.internal:6333");
 
     let snapshot = telemetry::snapshot();
     assert_eq!(
         snapshot.facts["test.url"],
         FactValue::Text("https://db.internal:6333".into())
     );
-    let anonymizer = telemetry::anonymizer();
+    let anonymizer = telemetry::anonymize::current();
     let report = snapshot.anonymize();
     let fact = |name: &str| report.facts[&anonymizer.hash(name)].clone();
     assert_eq!(fact("test.tls"), FactValue::Bool(true));
@@ -427,7 +428,10 @@ fn facts_keep_only_what_the_app_declared() {
     assert!(report.fact_choices.is_empty());
     assert!(!report.facts.contains_key("test.tls"));
     for name in ["test.tls", "test.engine", "test.url"] {
-        assert_eq!(telemetry::name_table()[name], anonymizer.hash(name));
+        assert_eq!(
+            telemetry::anonymize::name_table()[name],
+            anonymizer.hash(name)
+        );
     }
 }
 
@@ -437,7 +441,7 @@ fn listed_in_the_name_table() {}
 #[test]
 fn the_name_table_reads_reports() {
     listed_in_the_name_table();
-    let table = telemetry::name_table();
+    let table = telemetry::anonymize::name_table();
     let report = telemetry::snapshot().anonymize();
     let readable: BTreeMap<&String, &String> =
         table.iter().map(|(name, hash)| (hash, name)).collect();

@@ -1,6 +1,6 @@
 //! Consent: the values each source takes, which source wins, and locking.
 
-use telemetry::{Consent, ConsentDecision, ConsentResolver, ConsentSource};
+use telemetry::consent::{Consent, ConsentDecision, ConsentResolver, ConsentSource};
 
 const ON: [&str; 11] = [
     "1", "t", "true", "y", "yes", "on", "enable", "enabled", "optin", "opt-in", "allow",
@@ -355,11 +355,11 @@ fn a_cli_exits_with_the_message_on_a_bad_value() {
 #[test]
 fn a_locked_decision_cannot_be_overridden() {
     let locked = ConsentDecision::new(Consent::Disabled, ConsentSource::DoNotTrack);
-    telemetry::set_consent(locked.clone()).unwrap();
-    assert_eq!(telemetry::consent(), locked);
+    telemetry::consent::set(locked.clone()).unwrap();
+    assert_eq!(telemetry::consent::current(), locked);
 
     let attempt = ConsentDecision::new(Consent::Enabled, ConsentSource::Config);
-    let error = telemetry::set_consent(attempt.clone()).unwrap_err();
+    let error = telemetry::consent::set(attempt.clone()).unwrap_err();
     assert_eq!(error.current, locked);
     assert_eq!(error.refused, attempt);
     let message = error.to_string();
@@ -367,8 +367,8 @@ fn a_locked_decision_cannot_be_overridden() {
         message.contains("DO_NOT_TRACK") && message.contains("enabled by the configuration"),
         "{message}"
     );
-    assert_eq!(telemetry::consent(), locked);
-    assert!(!telemetry::consent().allows_sending());
+    assert_eq!(telemetry::consent::current(), locked);
+    assert!(!telemetry::consent::current().allows_sending());
 }
 
 #[test]

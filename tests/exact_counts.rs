@@ -277,7 +277,7 @@ fn crowd(threads: usize, calls: u64) -> Vec<usize> {
                     for i in 0..calls {
                         crowded(i);
                     }
-                    let slot = telemetry_runtime::counter::current_slot().index();
+                    let slot = telemetry::__private_0_1_0::counter::current_slot().index();
                     all_alive.wait();
                     slot
                 })

@@ -135,10 +135,13 @@ fn prometheus_text_matches_the_snapshot() {
         })
         .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
         .collect();
-    assert_eq!(buckets.len(), telemetry::LATENCY_BUCKETS_NS.len() + 1);
+    assert_eq!(
+        buckets.len(),
+        telemetry::export::LATENCY_BUCKETS_NS.len() + 1
+    );
     assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
     // Every call took at least `min`, so none is counted under a smaller bound.
-    let below_min = telemetry::LATENCY_BUCKETS_NS
+    let below_min = telemetry::export::LATENCY_BUCKETS_NS
         .iter()
         .take_while(|&&le| le < latency.min)
         .count();

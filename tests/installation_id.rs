@@ -1,7 +1,7 @@
 //! The opt-in persistent installation id, as an app uses it at start-up. Its own
 //! test binary: the instance id is fixed once per process.
 
-use telemetry::InstallationIdError;
+use telemetry::instance::InstallationIdError;
 
 #[test]
 fn the_installation_id_is_the_instance_id_and_is_fixed_once() {
@@ -9,7 +9,7 @@ fn the_installation_id_is_the_instance_id_and_is_fixed_once() {
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("state/installation-id");
 
-    let id = telemetry::use_installation_id(&path).expect("a fresh file is created");
+    let id = telemetry::instance::use_installation_id(&path).expect("a fresh file is created");
     assert_eq!(telemetry::instance_id(), id);
     assert_eq!(telemetry::snapshot().instance_id, id);
     assert_eq!(telemetry::snapshot().anonymize().instance_id, id);
@@ -17,11 +17,11 @@ fn the_installation_id_is_the_instance_id_and_is_fixed_once() {
     assert_eq!(stored.trim(), id.to_string());
 
     // The id is in use now: naming a file again is refused, and says so.
-    match telemetry::use_installation_id(&path) {
+    match telemetry::instance::use_installation_id(&path) {
         Err(InstallationIdError::TooLate { current }) => assert_eq!(current, id),
         other => panic!("expected TooLate, got {other:?}"),
     }
-    let message = telemetry::use_installation_id(&path)
+    let message = telemetry::instance::use_installation_id(&path)
         .unwrap_err()
         .to_string();
     assert!(

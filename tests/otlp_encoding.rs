@@ -19,10 +19,10 @@ use prost::Message;
 use serde_json::Value;
 use support::isolated::isolated;
 use telemetry::otlp::{encode, HistogramKind, Options, Protocol, EXPONENTIAL_SCALE};
-use telemetry::{
-    Consent, ConsentDecision, ConsentSource, DetailsLevel, DryRun, ReportFormat, Reporter,
-    Snapshot, LATENCY_BUCKETS_NS,
-};
+use telemetry::consent::{Consent, ConsentDecision, ConsentSource};
+use telemetry::export::LATENCY_BUCKETS_NS;
+use telemetry::reporter::{DryRun, ReportFormat, Reporter};
+use telemetry::{DetailsLevel, Snapshot};
 
 /// Spins `spins` times: latencies from well under a microsecond to about a
 /// millisecond, over many of the snapshot's buckets.
@@ -429,7 +429,7 @@ fn exponential_buckets_reproduce_the_snapshot_s_quantiles() {
 
 /// Sets the process's consent as an app's configuration would.
 fn enable_reports() {
-    telemetry::set_consent(ConsentDecision::new(
+    telemetry::consent::set(ConsentDecision::new(
         Consent::Enabled,
         ConsentSource::Config,
     ))

@@ -16,10 +16,9 @@ use support::bounded::{ms, peak_rss_bytes, wait_for, PROMPT, WAIT};
 use support::collector::{self, Behaviour, Collector};
 use support::isolated::{isolated, logs};
 use support::leaks;
-use telemetry::{
-    Consent, ConsentDecision, ConsentSource, DetailsLevel, DryRun, Reporter, ReporterBuilder,
-    Snapshot, UpdateInfo,
-};
+use telemetry::consent::{Consent, ConsentDecision, ConsentSource};
+use telemetry::reporter::{DryRun, Reporter, ReporterBuilder, UpdateInfo};
+use telemetry::{DetailsLevel, Snapshot};
 
 /// What a collector that knows of a newer version answers.
 const UPDATE: &str = r#"{"latest_version": "9.9.9", "update_available": true}"#;
@@ -40,7 +39,7 @@ const CHECKOUT: &str = concat!(module_path!(), "::checkout_for_customer");
 
 /// Sets the process's consent as an app's configuration would.
 fn set(consent: Consent) {
-    telemetry::set_consent(ConsentDecision::new(consent, ConsentSource::Config))
+    telemetry::consent::set(ConsentDecision::new(consent, ConsentSource::Config))
         .expect("an isolated test runs without DO_NOT_TRACK");
 }
 
@@ -66,7 +65,7 @@ fn app_is_not_slowed(reporter: &Reporter) {
             let _ = checkout_for_customer(if i % 10 == 0 { "" } else { "ada" });
         }
         let snapshot = telemetry::snapshot();
-        let payload = telemetry::report_payload(DetailsLevel::Summaries);
+        let payload = telemetry::reporter::report_payload(DetailsLevel::Summaries);
         let _ = done.send((start.elapsed(), snapshot, payload));
     });
     let (elapsed, snapshot, payload) = finished
@@ -170,7 +169,7 @@ fn enabled_posts_the_anonymized_snapshot_and_nothing_else() {
             ] {
                 assert!(!text.contains(raw), "{raw:?} was sent");
             }
-            let hashed = &telemetry::name_table()[CHECKOUT];
+            let hashed = &telemetry::anonymize::name_table()[CHECKOUT];
             let stats = &report.functions[hashed];
             assert_eq!((stats.calls, stats.ok, stats.err), (5, 3, 2));
             let latency = stats.latency_ns.as_ref().expect("level 2 has summaries");
@@ -265,12 +264,12 @@ fn do_not_track_locks_the_reporter_out() {
         "do_not_track_locks_the_reporter_out",
         &[("DO_NOT_TRACK", "1")],
         || {
-            let refused = telemetry::set_consent(ConsentDecision::new(
+            let refused = telemetry::consent::set(ConsentDecision::new(
                 Consent::Enabled,
                 ConsentSource::Config,
             ));
             assert!(refused.is_err(), "DO_NOT_TRACK was overridden");
-            assert!(telemetry::consent().is_locked());
+            assert!(telemetry::consent::current().is_locked());
 
             let collector = Collector::start(Behaviour::Answer("{}"));
             let reporter = reporter(&collector.url("/"))
@@ -290,7 +289,7 @@ fn do_not_track_locks_the_reporter_out() {
 #[test]
 fn undecided_waits_its_delay_and_says_so_once() {
     isolated("undecided_waits_its_delay_and_says_so_once", &[], || {
-        assert_eq!(telemetry::consent().consent, Consent::Undecided);
+        assert_eq!(telemetry::consent::current().consent, Consent::Undecided);
         let collector = Collector::start(Behaviour::Answer("{}"));
         let started = Instant::now();
         let reporter = reporter(&collector.url("/"))

@@ -3,13 +3,11 @@
 #[test]
 fn the_data_dir_is_named_once_and_its_disk_reported() {
     let dir = std::env::temp_dir();
-    let disk = telemetry::set_data_dir(&dir).expect("named once");
+    let disk = telemetry::instance::set_data_dir(&dir).expect("named once");
     let system = telemetry::snapshot().system;
     assert_eq!(system.disk, disk);
-    assert_eq!(
-        telemetry::set_data_dir("/elsewhere"),
-        Err("/elsewhere".into())
-    );
+    let refused = telemetry::instance::set_data_dir("/elsewhere").unwrap_err();
+    assert_eq!(refused.into_inner(), std::path::Path::new("/elsewhere"));
     // The rest of the facts are unchanged by naming it.
     assert_eq!(system.os, std::env::consts::OS);
     assert!(system.cpu_count >= 1);

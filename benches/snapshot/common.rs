@@ -17,9 +17,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use telemetry_runtime::counter::{current_slot, CallCounters, Field};
-use telemetry_runtime::histogram::Histogram;
-use telemetry_runtime::registry::{call_sites, CallSite};
+use telemetry::__private_0_1_0::counter::{current_slot, CallCounters, Field};
+use telemetry::__private_0_1_0::histogram::Histogram;
+use telemetry::__private_0_1_0::registry::{call_sites, CallSite};
 
 /// Calls recorded for every fn before measuring, their latencies log-uniform
 /// over ten powers of two.

@@ -33,8 +33,8 @@ pub fn timed_fn(x: u64) -> u64 {
 /// counter where the kernel trusts it) and a subtraction.
 #[inline(never)]
 pub fn clock_pair(x: u64) -> u64 {
-    let start = telemetry_runtime::clock::now();
+    let start = telemetry::__private_0_1_0::clock::now();
     let result = black_box(x).wrapping_add(1);
-    black_box(telemetry_runtime::clock::now().wrapping_sub(start));
+    black_box(telemetry::__private_0_1_0::clock::now().wrapping_sub(start));
     result
 }

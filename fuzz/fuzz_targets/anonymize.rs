@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(snapshot) = serde_json::from_value::<telemetry::Snapshot>(input.clone()) else {
         return;
     };
-    let anonymizer = telemetry::anonymizer();
+    let anonymizer = telemetry::anonymize::current();
     let report = anonymizer.anonymize(&snapshot);
     let output = serde_json::to_value(&report).expect("a snapshot always serializes");
     if let Err(leak) = leaks::check_no_leak(&input, &output, &[]) {

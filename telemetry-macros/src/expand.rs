@@ -255,9 +255,13 @@ fn moved_body(sig: &mut Signature, body: &Block) -> Block {
     })
 }
 
+/// The runtime's hidden module, named after this crate's version: the facade
+/// pins both crates to one version, so a mismatched pair fails to compile.
 fn private_path(args: &Args) -> TokenStream {
     let krate = args.krate();
-    quote!(#krate::__private)
+    let version = env!("CARGO_PKG_VERSION").replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let private = quote::format_ident!("__private_{}", version);
+    quote!(#krate::#private)
 }
 
 /// The call site's statics, its link-time registration, and (for a method named

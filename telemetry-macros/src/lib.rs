@@ -1,7 +1,7 @@
 //! The `#[counted]` and `#[timed]` attributes of the `telemetry` crate.
 //!
 //! Use them through `telemetry`, which documents them; this crate's expansion
-//! refers to `::telemetry::__private` (or the path given as `crate = "..."`).
+//! refers to `::telemetry::__private_<version>` (or the path given as `crate = "..."`).
 //!
 //! The crate reads in three steps, one module each: `parse` (the attribute's
 //! arguments), `model` (the typed model of the instrumented item: which fns,

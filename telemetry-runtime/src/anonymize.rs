@@ -37,6 +37,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
+use crate::settings::{set_once, AlreadySet};
+
 use siphasher::sip::SipHasher24;
 use siphasher::sip128::SipHasher24 as SipHasher24x128;
 
@@ -56,14 +58,14 @@ use crate::system::{self, SystemInfo};
 /// public source (a CI secret), and compile them into release builds:
 ///
 /// ```
-/// use telemetry::{Anonymizer, NameKey};
+/// use telemetry::anonymize::{Anonymizer, NameKey};
 ///
 /// // Set by the release build from a CI secret; unset in development builds.
 /// let key = match option_env!("MYAPP_TELEMETRY_KEY") {
 ///     Some(secret) => NameKey::from_secret(secret).expect("MYAPP_TELEMETRY_KEY is too short"),
 ///     None => NameKey::DEFAULT,
 /// };
-/// let _ = telemetry::set_anonymizer(Anonymizer::new(key));
+/// let _ = telemetry::anonymize::set(Anonymizer::new(key));
 /// ```
 ///
 /// Keep the key across releases: a new key gives every name a new hash, and
@@ -99,7 +101,7 @@ impl NameKey {
     /// the same key.
     ///
     /// ```
-    /// use telemetry::NameKey;
+    /// use telemetry::anonymize::NameKey;
     ///
     /// let key = NameKey::from_secret("5f0c2a9e81d34b7f9a6e0c3d2b1f4e8a").unwrap();
     /// assert_ne!(key, NameKey::DEFAULT);
@@ -177,7 +179,7 @@ impl std::error::Error for InvalidDigits {}
 /// Keeps the `digits` leading digits of `value` and zeroes the rest.
 ///
 /// ```
-/// use telemetry::keep_leading_digits;
+/// use telemetry::anonymize::keep_leading_digits;
 ///
 /// assert_eq!(keep_leading_digits(123_456_789, 6), 123_456_000);
 /// assert_eq!(keep_leading_digits(1_234_567, 6), 1_234_560);
@@ -203,10 +205,10 @@ const MEMORY_DIGITS: u32 = 2;
 /// Turns snapshots into their anonymized form, with one key and one precision.
 ///
 /// [`Snapshot::anonymize`] uses the process's anonymizer, set once with
-/// [`set_anonymizer`]; build one yourself to anonymize with another key.
+/// [`set`]; build one yourself to anonymize with another key.
 ///
 /// ```
-/// use telemetry::{Anonymizer, NameKey};
+/// use telemetry::anonymize::{Anonymizer, NameKey};
 ///
 /// let anonymizer = Anonymizer::new(NameKey::DEFAULT).with_digits(3).unwrap();
 /// assert_eq!(anonymizer.round(123_456), 123_000);
@@ -255,7 +257,7 @@ impl Anonymizer {
     /// The keyed hash of `text`: 16 lowercase hex digits.
     ///
     /// ```
-    /// let anonymizer = telemetry::Anonymizer::default();
+    /// let anonymizer = telemetry::anonymize::Anonymizer::default();
     /// assert_eq!(anonymizer.hash("main"), anonymizer.hash("main"));
     /// assert_ne!(anonymizer.hash("main"), anonymizer.hash("Main"));
     /// ```
@@ -539,22 +541,22 @@ static ANONYMIZER: OnceLock<Anonymizer> = OnceLock::new();
 /// Sets the process's anonymizer (its key and precision), once, before the first
 /// anonymized snapshot.
 ///
-/// Returns `Err` with the rejected anonymizer if one was already set, or already
-/// used: the reports of one process all hash alike.
+/// Refuses with [`AlreadySet`] (which hands the anonymizer back) if one was
+/// already set, or already used: the reports of one process all hash alike.
 ///
 /// ```
-/// use telemetry::{Anonymizer, NameKey};
+/// use telemetry::anonymize::{self, Anonymizer, NameKey};
 ///
 /// let key = NameKey::from_secret("0123456789abcdef0123456789abcdef").unwrap();
-/// telemetry::set_anonymizer(Anonymizer::new(key)).expect("set once at start-up");
+/// anonymize::set(Anonymizer::new(key)).expect("set once at start-up");
 /// ```
-pub fn set_anonymizer(anonymizer: Anonymizer) -> Result<(), Anonymizer> {
-    ANONYMIZER.set(anonymizer)
+pub fn set(anonymizer: Anonymizer) -> Result<(), AlreadySet<Anonymizer>> {
+    set_once(&ANONYMIZER, "anonymizer", anonymizer)
 }
 
-/// The process's anonymizer: what [`set_anonymizer`] set, else the default key
+/// The process's anonymizer: what [`set`] set, else the default key
 /// and 6 digits.
-pub fn anonymizer() -> &'static Anonymizer {
+pub fn current() -> &'static Anonymizer {
     ANONYMIZER.get_or_init(Anonymizer::default)
 }
 
@@ -565,18 +567,18 @@ pub fn anonymizer() -> &'static Anonymizer {
 /// #[telemetry::counted]
 /// fn checkout() {}
 ///
-/// let table = telemetry::name_table();
+/// let table = telemetry::anonymize::name_table();
 /// let hash = &table[concat!(module_path!(), "::checkout")];
 /// let report = telemetry::snapshot().anonymize();
 /// assert!(report.functions.contains_key(hash));
 /// ```
 pub fn name_table() -> BTreeMap<String, String> {
-    anonymizer().name_table()
+    current().name_table()
 }
 
 impl Snapshot {
     /// The form of this snapshot that may leave the machine, made by the process's
-    /// [`anonymizer`]: names hashed, numbers rounded, times cut to the minute,
+    /// anonymizer ([`current`]): names hashed, numbers rounded, times cut to the minute,
     /// machine facts limited to known values, panic messages and thread names
     /// gone. Anonymize the snapshot you took: anonymizing twice hashes twice.
     ///
@@ -592,7 +594,7 @@ impl Snapshot {
     /// assert!(!report.to_json().contains("lookup"));
     /// ```
     pub fn anonymize(&self) -> Snapshot {
-        anonymizer().anonymize(self)
+        current().anonymize(self)
     }
 }
 

@@ -8,7 +8,7 @@
 //! be reversed by enumerating likely values). The set travels with the snapshot
 //! (`fact_choices`), so anonymizing a snapshot never reads this module's state.
 //! Fact names are `&'static str`, written in the program like fn names, hashed
-//! like them and listed in [`name_table`](crate::name_table).
+//! like them and listed in [`name_table`](crate::anonymize::name_table).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -30,15 +30,15 @@ pub enum FactValue {
 /// A fact as the app sets it: its value and how it may be anonymized.
 ///
 /// ```
-/// use telemetry::Fact;
+/// use telemetry::facts::{self, Fact, FactValue};
 ///
-/// telemetry::set_fact("tls", true);
-/// telemetry::set_fact("shards", 12u32);
-/// telemetry::set_fact("storage.engine", Fact::one_of("rocksdb", &["memory", "rocksdb", "mmap"]));
-/// telemetry::set_fact("cluster.url", "https://db.internal:6333"); // free text: stays local
+/// facts::set("tls", true);
+/// facts::set("shards", 12u32);
+/// facts::set("storage.engine", Fact::one_of("rocksdb", &["memory", "rocksdb", "mmap"]));
+/// facts::set("cluster.url", "https://db.internal:6333"); // free text: stays local
 ///
-/// let facts = telemetry::snapshot().facts;
-/// assert_eq!(facts["shards"], telemetry::FactValue::Int(12));
+/// let stated = telemetry::snapshot().facts;
+/// assert_eq!(stated["shards"], FactValue::Int(12));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fact {
@@ -117,26 +117,35 @@ fn facts() -> MutexGuard<'static, BTreeMap<&'static str, Fact>> {
     crate::lock::lock(&FACTS)
 }
 
-/// Sets (or replaces) the fact `name` in every later snapshot.
+/// Sets (or replaces) the fact `name` in every later snapshot; returns the fact
+/// it replaced.
 ///
 /// The name is a `&'static str`, written in the program like a fn name: its
 /// hash may leave the machine, and a name made at run time could carry data.
 ///
+/// ```
+/// use telemetry::facts::{self, Fact};
+///
+/// facts::set("storage.engine", Fact::one_of("mmap", &["memory", "mmap"]));
+/// let replaced = facts::set("storage.engine", Fact::one_of("memory", &["memory", "mmap"]));
+/// assert_eq!(replaced, Some(Fact::one_of("mmap", &["memory", "mmap"])));
+/// ```
+///
 /// ```compile_fail
 /// let user = String::from("ada");
-/// telemetry::set_fact(format!("seen.{user}"), true); // a name made at run time
+/// telemetry::facts::set(format!("seen.{user}"), true); // a name made at run time
 /// ```
-pub fn set_fact(name: &'static str, fact: impl Into<Fact>) {
-    facts().insert(name, fact.into());
+pub fn set(name: &'static str, fact: impl Into<Fact>) -> Option<Fact> {
+    facts().insert(name, fact.into())
 }
 
-/// Removes the fact `name`; returns whether it was set.
-pub fn remove_fact(name: &str) -> bool {
-    facts().remove(name).is_some()
+/// Removes the fact `name`; returns it if it was set.
+pub fn remove(name: &str) -> Option<Fact> {
+    facts().remove(name)
 }
 
 /// Every fact's current value, by name.
-pub fn app_facts() -> BTreeMap<String, FactValue> {
+pub fn all() -> BTreeMap<String, FactValue> {
     facts_and_choices().0
 }
 
@@ -191,19 +200,19 @@ mod tests {
 
     #[test]
     fn one_of_is_declared_and_reported_as_text() {
-        set_fact(
+        set(
             "facts::tests::engine",
             Fact::one_of("mmap", &["memory", "mmap"]),
         );
         let choices = || facts_and_choices().1.remove("facts::tests::engine");
         assert_eq!(choices(), Some(vec!["memory".into(), "mmap".into()]));
         assert_eq!(
-            app_facts()["facts::tests::engine"],
+            all()["facts::tests::engine"],
             FactValue::Text("mmap".into())
         );
-        set_fact("facts::tests::engine", "free");
+        set("facts::tests::engine", "free");
         assert_eq!(choices(), None);
-        assert!(remove_fact("facts::tests::engine"));
-        assert!(!remove_fact("facts::tests::engine"));
+        assert!(remove("facts::tests::engine").is_some());
+        assert!(remove("facts::tests::engine").is_none());
     }
 }

@@ -98,16 +98,11 @@ impl Collector {
 }
 
 /// Cuts `text` to a length fit for a status or a log line.
-pub(crate) fn shorten(mut text: String) -> String {
-    if text.len() > MAX_ERROR_LEN {
-        let mut cut = MAX_ERROR_LEN;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
+pub(crate) fn shorten(text: String) -> String {
+    if text.len() <= MAX_ERROR_LEN {
+        return text;
     }
-    text
+    crate::text::truncate(&text, MAX_ERROR_LEN)
 }
 
 #[cfg(test)]

@@ -447,9 +447,10 @@ mod tests {
     use serde::Serialize;
 
     use super::to_string;
+    use crate::facts::FactValue;
     use crate::{
-        CriticalError, DetailsLevel, DiskKind, FactValue, FunctionStats, Kind, Latency,
-        PanicCategory, Snapshot,
+        CriticalError, DetailsLevel, DiskKind, FunctionStats, Kind, Latency, PanicCategory,
+        Snapshot,
     };
 
     /// Ours and `serde_json`'s output, compact and pretty, are the same bytes.

@@ -17,7 +17,7 @@ use std::ptr;
 use crate::sync::{AtomicPtr, Ordering};
 
 /// Most thread slots a process hands out; threads beyond that many alive at once
-/// share slot 0 (see [`crate::counter`]).
+/// share slot 0 (see the `counter` module).
 pub const MAX_SLOTS: usize = 1024;
 /// Slots whose entries live in the owner itself.
 pub const INLINE_SLOTS: usize = 32;

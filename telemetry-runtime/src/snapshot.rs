@@ -177,7 +177,7 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facts: BTreeMap<String, FactValue>,
     /// The fixed set of values each fact declared with
-    /// [`Fact::one_of`](crate::Fact::one_of) may take, by fact name: what lets
+    /// [`Fact::one_of`](crate::facts::Fact::one_of) may take, by fact name: what lets
     /// the anonymizer keep such a value, from the snapshot alone. Never in the
     /// anonymized form.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

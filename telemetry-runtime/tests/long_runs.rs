@@ -2,8 +2,8 @@
 //! per call from any value, through the code the macros emit, on every thread,
 //! and snapshots show them exactly.
 
-use telemetry_runtime::counter::{current_slot, Field};
-use telemetry_runtime::registry::call_sites;
+use telemetry_runtime::__private_0_1_0::counter::{current_slot, Field};
+use telemetry_runtime::__private_0_1_0::registry::call_sites;
 
 #[telemetry::counted]
 fn step(x: u64) -> u64 {

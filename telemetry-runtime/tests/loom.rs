@@ -21,8 +21,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use loom::sync::Arc;
 use loom::thread;
-use telemetry_runtime::counter::{CallCounters, Field, Slot, SlotPool, Totals};
-use telemetry_runtime::histogram::{bucket_bounds, Histogram, HistogramCounts, BUCKETS};
+use telemetry_runtime::__private_0_1_0::counter::{CallCounters, Field, Slot, SlotPool, Totals};
+use telemetry_runtime::__private_0_1_0::histogram::{
+    bucket_bounds, Histogram, HistogramCounts, BUCKETS,
+};
 
 /// Explores `f` with at most `preemptions` forced thread switches per execution:
 /// enough for the races of these models, and keeps each to seconds.
@@ -508,7 +510,7 @@ fn threads_past_the_inline_cells_share_one_chunk_and_lose_nothing() {
     check(3, || {
         let pool = Arc::new(SlotPool::new());
         // Slots 1..=31 are the inline ones: the next claims fall in chunk 0.
-        for _ in 1..telemetry_runtime::slots::INLINE_SLOTS {
+        for _ in 1..telemetry_runtime::__private_0_1_0::slots::INLINE_SLOTS {
             assert!(!pool.claim().is_shared());
         }
         let counters = Arc::new(CallCounters::new());
@@ -519,7 +521,9 @@ fn threads_past_the_inline_cells_share_one_chunk_and_lose_nothing() {
                 let (pool, counters, inside) = (pool.clone(), counters.clone(), inside.clone());
                 thread::spawn(move || {
                     let slot = pool.claim();
-                    assert!(slot.index() >= telemetry_runtime::slots::INLINE_SLOTS);
+                    assert!(
+                        slot.index() >= telemetry_runtime::__private_0_1_0::slots::INLINE_SLOTS
+                    );
                     if inside.fetch_add(1, Relaxed) == 1 {
                         OVERLAPPED.mark();
                     }

@@ -2,8 +2,8 @@
 //! recorded values, across the whole range and at its edges.
 #![cfg(not(loom))]
 
-use telemetry_runtime::counter::{Slot, SlotPool};
-use telemetry_runtime::histogram::{Histogram, MAX_TRACKED};
+use telemetry_runtime::__private_0_1_0::counter::{Slot, SlotPool};
+use telemetry_runtime::__private_0_1_0::histogram::{Histogram, MAX_TRACKED};
 
 const QUANTILES: [f64; 6] = [0.0, 0.5, 0.9, 0.99, 0.999, 1.0];
 

@@ -6,9 +6,9 @@
 //! to time, the counters and the histogram), so the test knows every latency and
 //! does not depend on how long anything takes on this machine.
 
-use telemetry_runtime::counter::{CallCounters, Field, SlotPool};
-use telemetry_runtime::histogram::Histogram;
-use telemetry_runtime::sample::{seed_thread, time_this_call};
+use telemetry_runtime::__private_0_1_0::counter::{CallCounters, Field, SlotPool};
+use telemetry_runtime::__private_0_1_0::histogram::Histogram;
+use telemetry_runtime::__private_0_1_0::sample::{seed_thread, time_this_call};
 
 const CALLS: u64 = 1_000_000;
 const EVERY: u32 = 16;

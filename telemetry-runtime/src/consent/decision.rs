@@ -59,7 +59,7 @@ impl Serialize for ConsentSource {
 /// debug endpoint.
 ///
 /// ```
-/// use telemetry::{Consent, ConsentDecision, ConsentSource};
+/// use telemetry::consent::{Consent, ConsentDecision, ConsentSource};
 ///
 /// let decision = ConsentDecision::new(Consent::Disabled, ConsentSource::DoNotTrack);
 /// assert!(decision.is_locked());

@@ -27,6 +27,6 @@ mod resolver;
 mod value;
 
 pub use decision::{ConsentDecision, ConsentSource};
-pub use process::{consent, set_consent, ConsentLocked};
+pub use process::{current, set, ConsentLocked};
 pub use resolver::{ConsentError, ConsentResolver};
 pub use value::{Consent, InvalidConsent, OFF_VALUES, ON_VALUES, UNDECIDED_VALUES};

@@ -23,6 +23,13 @@ pub struct ConsentLocked {
     pub refused: ConsentDecision,
 }
 
+impl ConsentLocked {
+    /// The decision refused.
+    pub fn into_inner(self) -> ConsentDecision {
+        self.refused
+    }
+}
+
 fn how_to_unlock(source: &ConsentSource) -> &'static str {
     match source {
         ConsentSource::ExecutableName => "rename the executable",
@@ -33,14 +40,14 @@ fn how_to_unlock(source: &ConsentSource) -> &'static str {
 /// `None` until first read; then the process's decision.
 static CURRENT: Mutex<Option<ConsentDecision>> = Mutex::new(None);
 
-fn current() -> MutexGuard<'static, Option<ConsentDecision>> {
+fn slot() -> MutexGuard<'static, Option<ConsentDecision>> {
     lock(&CURRENT)
 }
 
-/// The process's consent decision: what [`set_consent`] set, else what the
+/// The process's consent decision: what [`set`] set, else what the
 /// locking sources (the executable's name, `DO_NOT_TRACK`) say, else undecided.
-pub fn consent() -> ConsentDecision {
-    current().get_or_insert_with(locked_by_process).clone()
+pub fn current() -> ConsentDecision {
+    slot().get_or_insert_with(locked_by_process).clone()
 }
 
 /// Sets the process's consent, typically to what a [`ConsentResolver`] decided,
@@ -51,18 +58,18 @@ pub fn consent() -> ConsentDecision {
 /// weaker source: that is an error, and the decision stays.
 ///
 /// ```
-/// use telemetry::{Consent, ConsentDecision, ConsentSource};
+/// use telemetry::consent::{self, Consent, ConsentResolver};
 ///
-/// let decision = telemetry::ConsentResolver::new("my-service")
+/// let decision = ConsentResolver::new("my-service")
 ///     .config(Consent::Enabled)
 ///     .resolve_lenient();
-/// match telemetry::set_consent(decision) {
-///     Ok(()) => println!("{}", telemetry::consent()),
+/// match consent::set(decision) {
+///     Ok(()) => println!("{}", consent::current()),
 ///     Err(locked) => println!("{locked}"),
 /// }
 /// ```
-pub fn set_consent(decision: ConsentDecision) -> Result<(), ConsentLocked> {
-    let mut current = current();
+pub fn set(decision: ConsentDecision) -> Result<(), ConsentLocked> {
+    let mut current = slot();
     let current = current.get_or_insert_with(locked_by_process);
     replace(current, decision)
 }
@@ -137,12 +144,12 @@ mod tests {
 
     #[test]
     fn the_process_decision_starts_from_its_locking_sources() {
-        // Whatever this machine's DO_NOT_TRACK says, `consent()` agrees with a
+        // Whatever this machine's DO_NOT_TRACK says, `current()` agrees with a
         // resolver reading the same process.
         let expected = locked_by_process();
-        assert_eq!(consent().source, expected.source);
+        assert_eq!(current().source, expected.source);
         assert!(matches!(
-            consent().source,
+            current().source,
             ConsentSource::Default | ConsentSource::DoNotTrack | ConsentSource::ExecutableName
         ));
     }

@@ -39,7 +39,7 @@ impl ConsentError {
 /// tests (and apps that parse their own command line) pass them instead.
 ///
 /// ```
-/// use telemetry::{Consent, ConsentResolver, ConsentSource};
+/// use telemetry::consent::{Consent, ConsentResolver, ConsentSource};
 ///
 /// let decision = ConsentResolver::new("my-service")
 ///     .env([("MY_SERVICE_TELEMETRY", "off")])

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// Whether anonymized reports may be sent.
 ///
 /// ```
-/// use telemetry::Consent;
+/// use telemetry::consent::Consent;
 ///
 /// assert_eq!(" Yes ".parse::<Consent>(), Ok(Consent::Enabled));
 /// assert_eq!("opt-out".parse::<Consent>(), Ok(Consent::Disabled));

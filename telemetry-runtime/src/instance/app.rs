@@ -3,6 +3,8 @@
 
 use std::sync::OnceLock;
 
+use crate::settings::{set_once, AlreadySet};
+
 /// The application's name and version as shown in snapshots.
 ///
 /// Both are `&'static str` when set, written in the program (usually its
@@ -38,15 +40,16 @@ static APP: OnceLock<AppInfo> = OnceLock::new();
 
 /// Sets the name and version that snapshots report, once.
 ///
-/// Returns `Err` with the rejected value if they were already set (by an earlier
-/// call, or by a snapshot taken before: snapshots of one process never disagree).
+/// Refuses with [`AlreadySet`] (which hands the value back) if they were already
+/// set (by an earlier call, or by a snapshot taken before: snapshots of one
+/// process never disagree).
 ///
 /// ```
 /// telemetry::set_app_info(telemetry::app_info!()).expect("set once at start-up");
 /// assert_eq!(telemetry::snapshot().app.name, env!("CARGO_PKG_NAME"));
 /// ```
-pub fn set_app_info(app: AppInfo) -> Result<(), AppInfo> {
-    APP.set(app)
+pub fn set_app_info(app: AppInfo) -> Result<(), AlreadySet<AppInfo>> {
+    set_once(&APP, "app info", app)
 }
 
 /// The app facts: what [`set_app_info`] set, else `unknown` / `unknown`.

@@ -27,7 +27,7 @@ pub fn instance_id() -> uuid::Uuid {
 /// [`InstallationIdError::Io`] if the file could not be read or written.
 ///
 /// ```no_run
-/// let id = telemetry::use_installation_id("/var/lib/my-service/installation-id")
+/// let id = telemetry::instance::use_installation_id("/var/lib/my-service/installation-id")
 ///     .unwrap_or_else(|error| {
 ///         eprintln!("{error}");
 ///         telemetry::instance_id()

@@ -12,9 +12,9 @@ use std::backtrace::Backtrace;
 use std::fmt::{self, Write as _};
 
 use super::category::Origin;
-use super::truncate;
 use crate::registry::{call_sites, CallSite};
 use crate::source_path::{is_published_dir, reduce_location, split_position};
+use crate::text::truncate;
 
 /// Longest frame kept, in bytes: symbols of generic code can run to kilobytes.
 pub(super) const MAX_FRAME: usize = 512;
@@ -248,10 +248,7 @@ impl fmt::Write for FrameFilter<'_> {
                 if content.len() <= room {
                     self.line.push_str(content);
                 } else {
-                    let mut end = room;
-                    while !content.is_char_boundary(end) {
-                        end -= 1;
-                    }
+                    let end = crate::text::floor_char_boundary(content, room);
                     self.line.push_str(&content[..end]);
                     self.line_cut = true;
                 }

@@ -96,6 +96,7 @@ use std::time::SystemTime;
 
 use crate::guard::innermost;
 use crate::instance::unix_ms;
+use crate::text::truncate;
 
 pub use category::PanicCategory;
 pub use error::CriticalError;
@@ -239,34 +240,5 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
 impl Default for PanicHook {
     fn default() -> PanicHook {
         PanicHook::new()
-    }
-}
-
-/// `text` if it fits in `max` bytes, else its longest prefix that does, cut at
-/// a character boundary, and `…`.
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut cut = String::with_capacity(end + '…'.len_utf8());
-    cut.push_str(&text[..end]);
-    cut.push('…');
-    cut
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("short", 5), "short");
-        assert_eq!(truncate("abcdef", 3), "abc…");
-        assert_eq!(truncate("ééé", 3), "é…");
-        assert_eq!(truncate("abc", 0), "…");
     }
 }

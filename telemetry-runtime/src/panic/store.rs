@@ -14,8 +14,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::backtrace::Trace;
 use super::category::classify;
-use super::{truncate, CriticalError, PanicHook};
+use super::{CriticalError, PanicHook};
 use crate::source_path::reduce_location;
+use crate::text::truncate;
 
 /// Longest location kept, in bytes.
 const MAX_LOCATION: usize = 512;

@@ -7,12 +7,15 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! // Consent first: the reporter reads `telemetry::consent()` before every report.
-//! let decision = telemetry::ConsentResolver::new("my-service").resolve_lenient();
-//! if let Err(locked) = telemetry::set_consent(decision) {
+//! use telemetry::consent::{self, ConsentResolver};
+//! use telemetry::reporter::Reporter;
+//!
+//! // Consent first: the reporter reads `consent::current()` before every report.
+//! let decision = ConsentResolver::new("my-service").resolve_lenient();
+//! if let Err(locked) = consent::set(decision) {
 //!     eprintln!("{locked}");
 //! }
-//! let reporter = telemetry::Reporter::builder("https://telemetry.example.com/v1/report")
+//! let reporter = Reporter::builder("https://telemetry.example.com/v1/report")
 //!     .interval(Duration::from_secs(6 * 3600))
 //!     .start()
 //!     .expect("the collector URL is valid");
@@ -85,7 +88,7 @@ use worker::{Settings, Shared, Worker};
 /// show users what leaves the machine (it does not depend on consent).
 ///
 /// ```
-/// let payload = telemetry::report_payload(telemetry::DetailsLevel::Summaries);
+/// let payload = telemetry::reporter::report_payload(telemetry::DetailsLevel::Summaries);
 /// let report: telemetry::Snapshot = serde_json::from_slice(&payload).unwrap();
 /// assert!(report.anonymized);
 /// ```
@@ -163,7 +166,8 @@ type UpdateCallback = Arc<dyn Fn(&UpdateInfo) + Send + Sync>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use telemetry::{DetailsLevel, DryRun, Reporter};
+/// use telemetry::reporter::{DryRun, Reporter};
+/// use telemetry::DetailsLevel;
 ///
 /// let reporter = Reporter::builder("https://telemetry.example.com/v1/report")
 ///     .details_level(DetailsLevel::Counters)
@@ -294,7 +298,7 @@ impl ReporterBuilder {
     /// and no socket opened, until consent allows it.
     ///
     /// The reporter logs the instance id: name the installation id file
-    /// ([`use_installation_id`](crate::use_installation_id)) before this, if the
+    /// ([`use_installation_id`](crate::instance::use_installation_id)) before this, if the
     /// app uses one.
     pub fn start(self) -> Result<Reporter, ReporterError> {
         let collector = Collector::parse(&self.url).map_err(ReporterError::InvalidUrl)?;

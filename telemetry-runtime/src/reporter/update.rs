@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// string before the app sees it, so it can be shown to a user as is.
 ///
 /// ```
-/// use telemetry::UpdateInfo;
+/// use telemetry::reporter::UpdateInfo;
 ///
 /// let info = UpdateInfo::from_response(br#"{"latest_version": "1.4.0", "update_available": true}"#);
 /// assert_eq!(info, Some(UpdateInfo { latest_version: "1.4.0".into(), update_available: true }));

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::consent::{consent, Consent};
+use crate::consent::{self, Consent};
 use crate::instance::{instance_id, unix_ms};
 use crate::lock::{lock, wait_timeout};
 use crate::snapshot::DetailsLevel;
@@ -209,7 +209,7 @@ impl Worker {
 
     pub fn run(self) {
         let started = Instant::now();
-        let decision = consent();
+        let decision = consent::current();
         let dry_run = match self.transport {
             Transport::DryRun { .. } => " (dry run: nothing is sent)",
             Transport::Http { .. } => "",
@@ -235,7 +235,7 @@ impl Worker {
                 break stop;
             }
             // Read at every wake-up: a change at run time counts from the next report.
-            let decision = consent();
+            let decision = consent::current();
             let gate = schedule::gate(
                 decision.consent,
                 started.elapsed(),
@@ -315,7 +315,7 @@ impl Worker {
 
     fn finish(self, stop: Stop) {
         let mut final_report_sent = false;
-        if stop.final_report && consent().consent == Consent::Enabled {
+        if stop.final_report && consent::current().consent == Consent::Enabled {
             // Leave a tenth of the time for the thread to end and be noticed.
             let left = stop.deadline.saturating_duration_since(Instant::now());
             let budget = (left - left / 10).min(self.settings.timeout);

@@ -12,11 +12,12 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::settings::{already_set, AlreadySet};
+
 mod disk;
 mod known;
 
 use disk::disk_kind;
-pub use known::OTHER;
 pub(crate) use known::{known_arch, known_cpu_features, known_kernel, known_os};
 
 /// Machine facts reported in every snapshot. None of them identifies a person or a
@@ -41,10 +42,11 @@ pub struct SystemInfo {
     /// where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_version: Option<[u32; 2]>,
-    /// The kind of disk under the data directory named with [`set_data_dir`].
+    /// The kind of disk under the data directory named with [`set_data_dir`](crate::instance::set_data_dir).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskKind>,
-    /// CPU features that change how fast code runs, of [`CPU_FEATURES`].
+    /// CPU features that change how fast code runs, from a fixed list (in
+    /// [`SystemInfo::anonymized_values`]).
     #[serde(default)]
     pub cpu_features: Vec<String>,
 }
@@ -95,23 +97,25 @@ fn base_info() -> &'static SystemInfo {
 
 /// Names the directory where the app keeps its data, once, so snapshots report
 /// the kind of disk under it (`disk`). Returns that kind (`None` where it cannot
-/// be told), or `Err` with the rejected path if a data directory was already named.
+/// be told). Refuses with [`AlreadySet`] (which hands the path back) if a data
+/// directory was already named.
 ///
 /// ```
-/// let disk = telemetry::set_data_dir(std::env::temp_dir()).expect("named once");
+/// let disk = telemetry::instance::set_data_dir(std::env::temp_dir()).expect("named once");
 /// assert_eq!(telemetry::snapshot().system.disk, disk);
 /// ```
-pub fn set_data_dir(dir: impl AsRef<Path>) -> Result<Option<DiskKind>, PathBuf> {
+pub fn set_data_dir(dir: impl AsRef<Path>) -> Result<Option<DiskKind>, AlreadySet<PathBuf>> {
     let dir = dir.as_ref();
+    let refuse = || already_set("data directory", dir.to_owned());
     if WITH_DISK.get().is_some() {
-        return Err(dir.to_owned());
+        return Err(refuse());
     }
     let disk = disk_kind(dir);
     let info = SystemInfo {
         disk,
         ..base_info().clone()
     };
-    WITH_DISK.set(info).map_err(|_| dir.to_owned())?;
+    WITH_DISK.set(info).map_err(|_| refuse())?;
     Ok(disk)
 }
 
