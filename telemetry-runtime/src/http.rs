@@ -88,7 +88,7 @@ pub fn respond(path_and_query: &str) -> Response {
     }
 }
 
-/// The snapshot as JSON (`schema_version` 1), for a query string such as
+/// The snapshot as JSON (its `schema_version` is [`SCHEMA_VERSION`](crate::SCHEMA_VERSION)), for a query string such as
 /// `details_level=2&anonymize=false` (a leading `?` is allowed).
 ///
 /// - `details_level`: `0` (instance, app, system), `1` (+ counters), `2`
