@@ -121,7 +121,7 @@ impl ReportFormat {
     /// anonymized, encoded.
     ///
     /// ```
-    /// use telemetry::{DetailsLevel, ReportFormat};
+    /// use telemetry::{reporter::ReportFormat, DetailsLevel};
     ///
     /// let json = ReportFormat::Json.payload(DetailsLevel::Counters);
     /// let report: telemetry::Snapshot = serde_json::from_slice(&json).unwrap();
