@@ -112,12 +112,9 @@ fn add_dependency(manifest: &Path, telemetry_path: &Path) -> Result<(), String> 
     let mut document: toml_edit::DocumentMut = text
         .parse()
         .map_err(|error| format!("{}: not valid TOML: {error}", manifest.display()))?;
-    let path = telemetry_path.to_str().ok_or_else(|| {
-        format!(
-            "--telemetry-path {} is not UTF-8",
-            telemetry_path.display()
-        )
-    })?;
+    let path = telemetry_path
+        .to_str()
+        .ok_or_else(|| format!("--telemetry-path {} is not UTF-8", telemetry_path.display()))?;
     let dependencies = document
         .entry("dependencies")
         .or_insert_with(toml_edit::table)
@@ -136,8 +133,7 @@ fn add_dependency(manifest: &Path, telemetry_path: &Path) -> Result<(), String> 
 }
 
 fn collect_rust_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
     for entry in entries {
         let path = entry
             .map_err(|error| format!("{}: {error}", dir.display()))?
@@ -260,7 +256,9 @@ impl<'ast> Visit<'ast> for Finder<'_> {
         let defaults = item
             .items
             .iter()
-            .filter(|member| matches!(member, syn::TraitItem::Fn(method) if method.default.is_some()))
+            .filter(
+                |member| matches!(member, syn::TraitItem::Fn(method) if method.default.is_some()),
+            )
             .count();
         if defaults == 0 {
             self.tally.skipped_traits += 1;
@@ -342,4 +340,100 @@ fn read(path: &Path) -> Result<String, String> {
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn instrument(source: &str) -> (String, Tally) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir =
+            std::env::temp_dir().join(format!("telemetry-rewriter-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.rs", NEXT.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&path, source).unwrap();
+        let mut tally = Tally::default();
+        instrument_file(&path, "#[::telemetry::timed] ", &mut tally).unwrap();
+        let out = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        (out, tally)
+    }
+
+    #[test]
+    fn attribute_goes_after_the_items_own_attributes_on_the_same_line() {
+        let source = "/// Doc.\n#[inline]\npub(crate) unsafe fn f() {}\n";
+        let (out, _) = instrument(source);
+        assert_eq!(
+            out,
+            "/// Doc.\n#[inline]\n#[::telemetry::timed] pub(crate) unsafe fn f() {}\n"
+        );
+    }
+
+    #[test]
+    fn nested_fns_modules_cfg_and_blocks_are_instrumented() {
+        let source = "\
+#[cfg(test)]
+mod tests {
+    fn outer() {
+        fn inner() {}
+        struct S;
+        impl S { fn m(&self) {} }
+    }
+}
+default impl<T> Tr for T { fn g() {} }
+unsafe impl Send for X {}
+pub trait WithDefault { fn required(&self); fn provided(&self) {} }
+";
+        let (out, tally) = instrument(source);
+        for line in [
+            "    #[::telemetry::timed] fn outer() {",
+            "        #[::telemetry::timed] fn inner() {}",
+            "        #[::telemetry::timed] impl S { fn m(&self) {} }",
+            "#[::telemetry::timed] default impl<T> Tr for T { fn g() {} }",
+            "#[::telemetry::timed] pub trait WithDefault { fn required(&self); fn provided(&self) {} }",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no line {line:?} in\n{out}");
+        }
+        assert!(
+            out.contains("\nunsafe impl Send for X {}"),
+            "an impl without fns is left alone:\n{out}"
+        );
+        assert_eq!(
+            (tally.fns, tally.impls, tally.traits, tally.skipped_impls),
+            (2, 2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn what_the_attribute_does_not_accept_is_left_alone() {
+        let source = "\
+const fn c() -> u8 { 1 }
+impl K { const fn new() -> K { K } }
+trait NoDefaults { fn f(&self); }
+extern \"C\" { fn abs(x: i32) -> i32; }
+macro_rules! m { () => { fn generated() {} } }
+m!();
+";
+        let (out, tally) = instrument(source);
+        assert_eq!(out, source);
+        assert_eq!(
+            (
+                tally.skipped_const_fns,
+                tally.skipped_impls,
+                tally.skipped_traits,
+                tally.skipped_extern_blocks,
+                tally.skipped_item_macros
+            ),
+            (2, 1, 1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn columns_count_chars_not_bytes() {
+        let source = "/* é ü */ fn f() {}\n";
+        let (out, _) = instrument(source);
+        assert_eq!(out, "/* é ü */ #[::telemetry::timed] fn f() {}\n");
+    }
 }
