@@ -1,6 +1,6 @@
 //! `#[timed(sample = N)]` counts every call exactly and times about one in N,
 //! chosen at random per thread; on an `impl` it applies to every method, and a
-//! method's own attribute overrides it.
+//! method's own attribute overrides it. Snapshots say `"sample": N`.
 
 mod support;
 
@@ -51,6 +51,7 @@ fn every_call_is_counted_and_about_one_in_n_is_timed() {
     );
     assert_eq!((stats.cancelled, stats.in_flight), (0, 0));
     let latency = stats.latency_ns.expect("a sampled fn has a latency");
+    assert_eq!(latency.sample, Some(16));
     // About 16,000 / 16 = 1,000: bounds many standard deviations wide.
     assert!((500..2_000).contains(&latency.count), "{latency:?}");
     let bucketed: u64 = latency.buckets.unwrap().iter().map(|b| b.1).sum();
@@ -97,9 +98,74 @@ fn an_impl_wide_rate_applies_to_every_method_unless_one_overrides_it() {
     }
     // `sample = 1` times every call, as without the argument.
     assert_counts(named!("Store", "put"), Kind::Timed, Counts::ok(1_000));
+    assert_eq!(
+        stats(named!("Store", "put")).latency_ns.unwrap().sample,
+        None
+    );
     let get = stats(named!("Store", "get"));
     assert_eq!((get.calls, get.ok), (1_000, 1_000));
     // About one timed call in 1,000 calls.
-    let count = get.latency_ns.unwrap().count;
-    assert!((1..=10).contains(&count), "{count} of 1,000 timed");
+    let latency = get.latency_ns.unwrap();
+    assert_eq!(latency.sample, Some(1_000));
+    assert!((1..=10).contains(&latency.count), "{latency:?}");
 }
+
+#[timed(sample = 16, name = "sampling.shared.same.rate")]
+fn same_rate_a() {}
+
+#[timed(sample = 16, name = "sampling.shared.same.rate")]
+fn same_rate_b() {}
+
+#[timed(sample = 16, name = "sampling.shared.other.rates")]
+fn sixteenth() {}
+
+#[timed(name = "sampling.shared.other.rates")]
+fn every() {}
+
+#[test]
+fn sites_of_one_name_merge_at_one_rate_and_as_counted_across_rates() {
+    for _ in 0..1_600 {
+        same_rate_a();
+        same_rate_b();
+        sixteenth();
+        every();
+    }
+    let same = stats("sampling.shared.same.rate");
+    assert_eq!(
+        (same.kind, same.calls, same.ok),
+        (Kind::Timed, 3_200, 3_200)
+    );
+    let latency = same.latency_ns.unwrap();
+    assert_eq!(latency.sample, Some(16));
+    assert!((100..400).contains(&latency.count), "{latency:?}");
+    // A histogram mixing a sixteenth of one site's calls with every call of the
+    // other would describe neither: the entry is counted, as for mixed kinds.
+    assert_counts(
+        "sampling.shared.other.rates",
+        Kind::Counted,
+        Counts::ok(3_200),
+    );
+}
+
+#[test]
+fn the_json_says_which_latencies_are_sampled() {
+    sixteenth();
+    every_call_of_a_timed_fn();
+    let snapshot = telemetry::snapshot();
+    let json = snapshot.to_json();
+    let sampled = snapshot
+        .functions
+        .values()
+        .filter_map(|stats| stats.latency_ns.as_ref()?.sample)
+        .collect::<Vec<_>>();
+    assert!(sampled.contains(&16), "{sampled:?}");
+    // Every sampled latency carries its rate, and no other has the key.
+    assert_eq!(json.matches("\"sample\":").count(), sampled.len(), "{json}");
+    let timed = &snapshot.functions[named!("every_call_of_a_timed_fn")];
+    assert_eq!(timed.latency_ns.as_ref().unwrap().sample, None);
+    let read_back: telemetry::Snapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(read_back.functions, snapshot.functions);
+}
+
+#[timed]
+fn every_call_of_a_timed_fn() {}
