@@ -17,7 +17,9 @@
 //! binary stripped of symbols. The mark is one const thread-local pointer: `enter`
 //! swaps it (a load and a store relative to the thread pointer) and `exit` or
 //! `drop` puts the outer one back (a store), well under a nanosecond next to the
-//! counter update. Async guards do not mark: between two polls the thread runs
+//! counter update. The guard keeps the mark's address, so a call goes through
+//! `LocalKey::with` once for it: in a debug build (what `cargo test` runs) each
+//! such access is a chain of a dozen calls. Async guards do not mark: between two polls the thread runs
 //! other tasks, which would see a stale mark.
 
 use std::cell::Cell;
@@ -84,6 +86,16 @@ pub fn innermost() -> Option<&'static CallSite> {
     INNERMOST.get()
 }
 
+/// The address of the calling thread's [`INNERMOST`]. It stays valid as long as
+/// the thread runs (the thread-local has no destructor, so it is never torn
+/// down before), and a `Cell` hands out no references to its value, so reads
+/// and writes through it on this thread alias nothing.
+#[inline(always)]
+fn innermost_mark() -> *mut Option<&'static CallSite> {
+    INNERMOST.with(Cell::as_ptr)
+}
+
+#[inline(always)]
 fn field_of(outcome: Outcome) -> Field {
     match outcome {
         Outcome::Ok => Field::Ok,
@@ -103,6 +115,8 @@ pub struct SyncGuard<const TIMED: bool, const SAMPLE: u32 = 1> {
     start: u64,
     /// The mark to restore: guards nest, and exit or drop in reverse order.
     outer: Option<&'static CallSite>,
+    /// This thread's [`INNERMOST`] (see [`innermost_mark`]).
+    mark: *mut Option<&'static CallSite>,
     /// A fn entered while its thread unwinds cannot panic out of it (a second
     /// panic aborts), so a drop while panicking is then a normal return.
     unwinding_at_entry: bool,
@@ -126,13 +140,17 @@ impl<const TIMED: bool, const SAMPLE: u32> SyncGuard<TIMED, SAMPLE> {
     #[inline(always)]
     fn begin(site: &'static CallSite, unwinding_at_entry: bool) -> Self {
         let slot = current_slot();
-        let outer = INNERMOST.replace(Some(site));
+        let mark = innermost_mark();
+        // SAFETY: see `innermost_mark`; this is the thread that owns it.
+        let outer = unsafe { mark.read() };
+        unsafe { mark.write(Some(site)) };
         let start = start::<TIMED, SAMPLE>(site, slot);
         SyncGuard {
             site,
             slot,
             start,
             outer,
+            mark,
             unwinding_at_entry,
         }
     }
@@ -148,7 +166,9 @@ impl<const TIMED: bool, const SAMPLE: u32> SyncGuard<TIMED, SAMPLE> {
     #[inline(always)]
     fn finish(&self, field: Field) {
         let latency = latency::<TIMED, SAMPLE>(self.start);
-        INNERMOST.set(self.outer);
+        // SAFETY: see `innermost_mark`; the guard holds a raw pointer, so it is
+        // not `Send`: this is the thread that made it.
+        unsafe { self.mark.write(self.outer) };
         completion(self.site, self.slot, field, latency);
     }
 }

@@ -97,11 +97,13 @@ impl CallSite {
     }
 
     /// The site's counters.
+    #[inline(always)]
     pub fn counters(&self) -> &'static CallCounters {
         self.counters
     }
 
     /// The site's latency histogram, for `#[timed]` sites.
+    #[inline(always)]
     pub fn histogram(&self) -> Option<&'static Histogram> {
         self.histogram
     }
