@@ -259,6 +259,23 @@ fn set_once<T>(field: &mut Option<T>, value: T, span: Span, key: &str, errors: &
     }
 }
 
+/// The expression after `key =`, or an error saying it is missing and `how` to
+/// write it.
+fn value_of(meta: &ParseNestedMeta, key: &str, how: &str, errors: &mut Errors) -> Option<Expr> {
+    let value = match meta.value() {
+        Ok(stream) => stream.parse::<Expr>(),
+        Err(_) => {
+            skip_value(meta);
+            errors.push(syn::Error::new(
+                meta.path.span(),
+                format!("`{key}` needs a value: {how}"),
+            ));
+            return None;
+        }
+    };
+    value.map_err(|error| errors.push(error)).ok()
+}
+
 /// The string literal after `key =`, or an error saying how to write it.
 fn string_value(
     meta: &ParseNestedMeta,
@@ -266,30 +283,15 @@ fn string_value(
     example: &str,
     errors: &mut Errors,
 ) -> Option<LitStr> {
-    let value = match meta.value() {
-        Ok(stream) => stream.parse::<Expr>(),
-        Err(_) => {
-            skip_value(meta);
-            errors.push(syn::Error::new(
-                meta.path.span(),
-                format!("`{key}` needs a value: write `{example}`"),
-            ));
-            return None;
-        }
-    };
-    match value {
-        Ok(Expr::Lit(syn::ExprLit {
+    match value_of(meta, key, &format!("write `{example}`"), errors)? {
+        Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
-        })) => Some(lit),
-        Ok(other) => {
+        }) => Some(lit),
+        other => {
             errors.push(syn::Error::new(
                 other.span(),
                 format!("`{key}` takes a string literal: write `{example}`"),
             ));
-            None
-        }
-        Err(error) => {
-            errors.push(error);
             None
         }
     }
@@ -297,24 +299,7 @@ fn string_value(
 
 /// The integer after `sample =`, or an error saying what is accepted.
 fn sample_value(meta: &ParseNestedMeta, errors: &mut Errors) -> Option<u32> {
-    let value = match meta.value() {
-        Ok(stream) => stream.parse::<Expr>(),
-        Err(_) => {
-            skip_value(meta);
-            errors.push(syn::Error::new(
-                meta.path.span(),
-                format!("`sample` needs a value: {SAMPLE_ACCEPTS}"),
-            ));
-            return None;
-        }
-    };
-    let expr = match value {
-        Ok(expr) => expr,
-        Err(error) => {
-            errors.push(error);
-            return None;
-        }
-    };
+    let expr = value_of(meta, "sample", SAMPLE_ACCEPTS, errors)?;
     let every = match &expr {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(int), ..
