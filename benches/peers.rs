@@ -14,7 +14,7 @@
 //! | `counted`                   | `#[counted]`: started + ok in this thread's cache line              |
 //! | `timed`, `timed_fallible`   | `#[timed]`: the above, two TSC reads, min/max/sum, one bucket       |
 //! | `timed_async`               | `#[timed]` on an `async fn`, polled by the same executor            |
-//! | `timed_sample16`            | `#[timed(sample = 16)]`'s runtime path: counted, 1 call in 16 timed |
+//! | `timed_sample16`            | `#[timed(sample = 16)]`: counted, about 1 call in 16 timed          |
 //! | `clock_pair`                | two reads of the clock `#[timed]` uses, nothing recorded: the floor |
 //! | `atomic_u64`                | a relaxed `fetch_add` on one shared `AtomicU64`                     |
 //! | `metered_hit_count`         | metered 0.9 `HitCount`: a relaxed `fetch_add`                       |
@@ -73,27 +73,12 @@ async fn timed_async(x: u64) -> u64 {
 mod instrumented;
 use instrumented::{bare, clock_pair, counted_fn, timed_fn};
 
-/// `#[timed(sample = 16)]` as its guard will record it (the attribute's `sample`
-/// argument is not wired to the runtime yet): every call counted, the clock read
-/// for about one call in 16, picked by the runtime's per-thread countdown.
+/// Every call counted, the clock read for about one call in 16, picked by the
+/// runtime's per-thread countdown.
+#[timed(sample = 16)]
 #[inline(never)]
 fn timed_sample16(x: u64) -> u64 {
-    use telemetry::__private_0_1_0::counter::{current_slot, Field};
-    use telemetry::__private_0_1_0::sample;
-    static COUNTERS: telemetry::__private_0_1_0::counter::CallCounters =
-        telemetry::__private_0_1_0::counter::CallCounters::new();
-    static HISTOGRAM: telemetry::__private_0_1_0::histogram::Histogram =
-        telemetry::__private_0_1_0::histogram::Histogram::new();
-    let slot = current_slot();
-    COUNTERS.add(slot, Field::Started, 1);
-    let start = sample::start(&COUNTERS, slot, 16);
-    let result = black_box(x).wrapping_add(1);
-    if let Some(ticks) = sample::latency(start) {
-        COUNTERS.record_latency(slot, ticks);
-        HISTOGRAM.record(slot, ticks);
-    }
-    COUNTERS.add(slot, Field::Ok, 1);
-    result
+    black_box(x).wrapping_add(1)
 }
 
 #[path = "support/shared_peers.rs"]
@@ -274,6 +259,7 @@ fn verify(
         "instrumented::timed_fn",
         "timed_fallible",
         "timed_async",
+        "timed_sample16",
     ];
     let before = names.map(stats);
     let hits = SHARED.load(Ordering::Relaxed);
@@ -285,6 +271,7 @@ fn verify(
         timed_fn(i);
         timed_fallible(i).unwrap();
         block_on(timed_async(i));
+        timed_sample16(i);
         atomic_u64(i);
         service.hit_count(i);
         service.response_time(i);
@@ -300,10 +287,18 @@ fn verify(
     for (before, after) in before.iter().zip(&after) {
         assert_eq!(after.ok - before.ok, CHECK_CALLS, "{after:?}");
         if let (Some(a), Some(b)) = (&after.latency_ns, &before.latency_ns) {
-            assert_eq!(a.count - b.count, CHECK_CALLS);
+            match a.sample {
+                None => assert_eq!(a.count - b.count, CHECK_CALLS),
+                // About CHECK_CALLS / 16 timed.
+                Some(every) => assert!(
+                    (1..CHECK_CALLS / 4).contains(&(a.count - b.count)) && every == 16,
+                    "{a:?}"
+                ),
+            }
         }
     }
     assert!(after[1].latency_ns.is_some() && after[3].latency_ns.is_some());
+    assert!(after[4].latency_ns.is_some());
     assert_eq!(SHARED.load(Ordering::Relaxed) - hits, CHECK_CALLS);
     assert!(service.metrics.hit_count.hit_count.get() >= CHECK_CALLS);
     assert!(

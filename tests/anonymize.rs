@@ -267,6 +267,7 @@ fn sample() -> Snapshot {
             in_flight: 0,
             latency_ns: Some(Latency {
                 count: 1_234_567,
+                sample: Some(1_234_567),
                 min: 901,
                 max: 52_345_678,
                 mean: 4_123_456,
@@ -327,6 +328,11 @@ fn every_field_follows_its_rule() {
         (1_230_000, 1_230_000, 566)
     );
     let latency = stats.latency_ns.as_ref().unwrap();
+    assert_eq!(
+        latency.sample,
+        Some(1_234_567),
+        "the sample rate is a constant of the code, kept exact"
+    );
     assert_eq!((latency.min, latency.max), (901, 52_300_000));
     assert_eq!((latency.mean, latency.p50), (4_120_000, 1_230_000));
     assert_eq!(
@@ -475,6 +481,7 @@ fn stats() -> impl Strategy<Value = FunctionStats> {
     )
         .prop_map(|(n, buckets)| Latency {
             count: n[0],
+            sample: Some((n[1] >> 32) as u32).filter(|&every| every > 1),
             min: n[1],
             max: n[2],
             mean: n[3],

@@ -18,9 +18,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use prost::Message;
 use serde_json::Value;
 use support::isolated::isolated;
-use telemetry::otlp::{encode, HistogramKind, Options, Protocol, EXPONENTIAL_SCALE};
 use telemetry::consent::{Consent, ConsentDecision, ConsentSource};
 use telemetry::export::LATENCY_BUCKETS_NS;
+use telemetry::otlp::{encode, HistogramKind, Options, Protocol, EXPONENTIAL_SCALE};
 use telemetry::reporter::{DryRun, ReportFormat, Reporter};
 use telemetry::{DetailsLevel, Snapshot};
 

@@ -21,7 +21,7 @@ const INSTRUMENT: bool = !cfg!(feature = "compile-out");
 /// beside the errors, so the user sees only what they got wrong.
 pub fn attribute(kind: Kind, args: TokenStream, input: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let args = Args::parse(args, &mut errors);
+    let args = Args::parse(kind, args, &mut errors);
     let expanded = match syn::parse2::<Item>(input.clone()) {
         Ok(item) => expand_item(kind, args, item, &mut errors),
         Err(_) => {
@@ -139,6 +139,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
     let private = private_path(&site.args);
     let registration = registration(site, sig, &private);
     let timed = site.kind == Kind::Timed;
+    let sample = proc_macro2::Literal::u32_unsuffixed(site.sample());
     let guard = format_ident!("__telemetry_guard", span = Span::mixed_site());
     let value = format_ident!("__telemetry_value", span = Span::mixed_site());
     let classify = match site.shape(sig) {
@@ -150,7 +151,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
     let statements: TokenStream = match site.form(sig, body) {
         BodyForm::InPlace => quote! {
             #registration
-            let #guard = #private::SyncGuard::<#timed>::enter_in_place(&__TELEMETRY_SITE);
+            let #guard = #private::SyncGuard::<#timed, #sample>::enter_in_place(&__TELEMETRY_SITE);
             #body
         },
         BodyForm::Closure => {
@@ -158,7 +159,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
             let moved = moved_body(sig, body);
             quote! {
                 #registration
-                let #guard = #private::SyncGuard::<#timed>::enter(&__TELEMETRY_SITE);
+                let #guard = #private::SyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
                 let #value = #private::call::<#output, _>(move || #moved);
                 #guard.exit(#classify);
                 #value
@@ -170,7 +171,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
             let moved = moved_body(sig, body);
             quote! {
                 #registration
-                let mut #guard = #private::AsyncGuard::<#timed>::enter(&__TELEMETRY_SITE);
+                let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
                 #guard.watch(async move #moved).await
             }
         }
@@ -179,7 +180,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
             let moved = moved_body(sig, body);
             quote! {
                 #registration
-                let mut #guard = #private::AsyncGuard::<#timed>::enter(&__TELEMETRY_SITE);
+                let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
                 let #value = #guard
                     .watch(#private::with_output::<#output, _>(async move #moved))
                     .await;
@@ -195,7 +196,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
             if let Some(block) = model::returned_async_block(body) {
                 let capture = block.capture;
                 *block = parse_quote!(async #capture {
-                    let mut #guard = #private::AsyncGuard::<#timed>::enter(&__TELEMETRY_SITE);
+                    let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
                     let #value = #guard
                         .watch(#private::with_output::<#output, _>(#block))
                         .await;
@@ -292,7 +293,15 @@ fn registration(site: &Site, sig: &Signature, private: &TokenStream) -> TokenStr
     let (histogram, constructor) = match site.kind {
         Kind::Timed => (
             quote!(static __TELEMETRY_HISTOGRAM: #private::Histogram = #private::Histogram::new();),
-            quote!(#private::CallSite::timed(#name, &__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM)),
+            match site.sample() {
+                1 => {
+                    quote!(#private::CallSite::timed(#name, &__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM))
+                }
+                every => {
+                    let every = proc_macro2::Literal::u32_unsuffixed(every);
+                    quote!(#private::CallSite::timed(#name, &__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM).sampled(#every))
+                }
+            },
         ),
         Kind::Counted => (
             TokenStream::new(),

@@ -53,6 +53,14 @@ pub enum BodyForm {
 }
 
 impl Site {
+    /// `N` of `sample = N`: 1 (every call timed) unless given, and for `#[counted]`.
+    pub fn sample(&self) -> u32 {
+        match (self.kind, self.args.sample) {
+            (Kind::Timed, Some((every, _))) => every,
+            _ => 1,
+        }
+    }
+
     pub fn shape(&self, sig: &Signature) -> ReturnShape {
         let output = match &sig.output {
             ReturnType::Default => return ReturnShape::NoValue,

@@ -61,15 +61,19 @@ pub struct Args {
     pub krate: Option<Path>,
     pub result: Option<(ResultMode, Span)>,
     pub skip: Option<Span>,
+    /// `sample = N` of `#[timed]`: time about one call in `N`.
+    pub sample: Option<(u32, Span)>,
 }
 
-const EXPECTED: &str =
-    "expected `name = \"...\"`, `result`, `no_result`, `skip` or `crate = \"path\"`";
+const EXPECTED: &str = "expected `name = \"...\"`, `result`, `no_result`, `skip`, `sample = N` (`#[timed]` only) or `crate = \"path\"`";
+
+/// What `sample` accepts, for its errors.
+const SAMPLE_ACCEPTS: &str = "`sample` takes an integer literal from 1 to 4294967295: write `sample = 16` to time about one call in 16 (1, the default, times every call)";
 
 impl Args {
-    /// Parses the arguments of `#[counted(...)]` / `#[timed(...)]`. All mistakes
-    /// are reported, not just the first.
-    pub fn parse(tokens: proc_macro2::TokenStream, errors: &mut Errors) -> Args {
+    /// Parses the arguments of `#[counted(...)]` / `#[timed(...)]` (`kind`). All
+    /// mistakes are reported, not just the first.
+    pub fn parse(kind: Kind, tokens: proc_macro2::TokenStream, errors: &mut Errors) -> Args {
         let mut args = Args::default();
         let mut tokens = tokens.into_iter().peekable();
         // `#[timed("x")]`, and `#[timed = "x"]`, whose value rustc hands over alone.
@@ -88,6 +92,13 @@ impl Args {
         if let Err(error) = parser.parse2(tokens.collect()) {
             errors.push(error);
         }
+        if let (Kind::Counted, Some((_, span))) = (kind, args.sample) {
+            args.sample = None;
+            errors.push(syn::Error::new(
+                span,
+                "`sample` applies to `#[timed]` only: `#[counted]` reads no clock; write `#[timed(sample = N)]` to time about one call in N",
+            ));
+        }
         args
     }
 
@@ -96,7 +107,10 @@ impl Args {
     pub fn of_attribute(attr: &Attribute, errors: &mut Errors) -> Args {
         match &attr.meta {
             syn::Meta::Path(_) => Args::default(),
-            syn::Meta::List(list) => Args::parse(list.tokens.clone(), errors),
+            syn::Meta::List(list) => {
+                let kind = Kind::of_attribute(attr).unwrap_or(Kind::Timed);
+                Args::parse(kind, list.tokens.clone(), errors)
+            }
             syn::Meta::NameValue(meta) => {
                 // rustc hands a literal value to the attribute's own expansion,
                 // which reports it as `bare_literal` does: the same error is shown once.
@@ -145,6 +159,11 @@ impl Args {
                             "`crate` takes a path in a string, e.g. `crate = \"::telemetry\"`",
                         )),
                     }
+                }
+            }
+            Some("sample") => {
+                if let Some(every) = sample_value(meta, errors) {
+                    set_once(&mut self.sample, (every, span), span, "sample", errors);
                 }
             }
             Some(flag @ ("result" | "no_result" | "skip")) => {
@@ -218,6 +237,7 @@ impl Args {
         self.krate = inner.krate.or(self.krate);
         self.result = inner.result.or(self.result);
         self.skip = inner.skip.or(self.skip);
+        self.sample = inner.sample.or(self.sample);
         self
     }
 
@@ -239,6 +259,23 @@ fn set_once<T>(field: &mut Option<T>, value: T, span: Span, key: &str, errors: &
     }
 }
 
+/// The expression after `key =`, or an error saying it is missing and `how` to
+/// write it.
+fn value_of(meta: &ParseNestedMeta, key: &str, how: &str, errors: &mut Errors) -> Option<Expr> {
+    let value = match meta.value() {
+        Ok(stream) => stream.parse::<Expr>(),
+        Err(_) => {
+            skip_value(meta);
+            errors.push(syn::Error::new(
+                meta.path.span(),
+                format!("`{key}` needs a value: {how}"),
+            ));
+            return None;
+        }
+    };
+    value.map_err(|error| errors.push(error)).ok()
+}
+
 /// The string literal after `key =`, or an error saying how to write it.
 fn string_value(
     meta: &ParseNestedMeta,
@@ -246,30 +283,36 @@ fn string_value(
     example: &str,
     errors: &mut Errors,
 ) -> Option<LitStr> {
-    let value = match meta.value() {
-        Ok(stream) => stream.parse::<Expr>(),
-        Err(_) => {
-            skip_value(meta);
-            errors.push(syn::Error::new(
-                meta.path.span(),
-                format!("`{key}` needs a value: write `{example}`"),
-            ));
-            return None;
-        }
-    };
-    match value {
-        Ok(Expr::Lit(syn::ExprLit {
+    match value_of(meta, key, &format!("write `{example}`"), errors)? {
+        Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
-        })) => Some(lit),
-        Ok(other) => {
+        }) => Some(lit),
+        other => {
             errors.push(syn::Error::new(
                 other.span(),
                 format!("`{key}` takes a string literal: write `{example}`"),
             ));
             None
         }
-        Err(error) => {
-            errors.push(error);
+    }
+}
+
+/// The integer after `sample =`, or an error saying what is accepted.
+fn sample_value(meta: &ParseNestedMeta, errors: &mut Errors) -> Option<u32> {
+    let expr = value_of(meta, "sample", SAMPLE_ACCEPTS, errors)?;
+    let every = match &expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) if int.suffix().is_empty() || int.suffix() == "u32" => int.base10_parse::<u32>().ok(),
+        _ => None,
+    };
+    match every {
+        Some(every @ 1..) => Some(every),
+        _ => {
+            errors.push(syn::Error::new(
+                expr.span(),
+                format!("invalid `sample`: {SAMPLE_ACCEPTS}"),
+            ));
             None
         }
     }

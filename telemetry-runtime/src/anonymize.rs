@@ -426,6 +426,7 @@ impl Anonymizer {
     fn latency(&self, latency: &Latency) -> Latency {
         let Latency {
             count,
+            sample,
             min,
             max,
             mean,
@@ -439,6 +440,8 @@ impl Anonymizer {
         // Truncation is monotonic: min <= p50 <= … <= max still holds.
         Latency {
             count: self.round(*count),
+            // A constant of the program's code, not a measurement.
+            sample: *sample,
             min: self.round(*min),
             max: self.round(*max),
             mean: self.round(*mean),

@@ -66,6 +66,10 @@ impl Snapshot {
     ///   smallest `le` at or above its upper bound, so a latency within 1 % under
     ///   a bound may count in the next one up; none ever counts under a bound it
     ///   exceeds.
+    ///   For a sampled fn (`#[timed(sample = N)]`, [`Latency::sample`]) the
+    ///   histogram holds its timed calls only: `_count` is their number, about
+    ///   `1/N` of the calls in `telemetry_calls_total`, and `rate(_sum) /
+    ///   rate(_count)` is still the mean latency.
     /// - `telemetry_build_info{app, version}` (gauge, always 1): the app's name
     ///   and version from [`set_app_info`](crate::set_app_info).
     ///
@@ -134,7 +138,7 @@ impl Snapshot {
             out.family(
                 DURATION,
                 "histogram",
-                "Latency of the finished calls (ok, err and panic) of a #[timed] fn.",
+                "Latency of the finished calls (ok, err and panic) of a #[timed] fn; of a random one in about N of them for #[timed(sample = N)].",
             );
             for (name, latency) in timed {
                 out.histogram(name, latency);
@@ -295,6 +299,7 @@ mod tests {
     fn latency(count: u64, sum: u64, buckets: Option<Vec<(u64, u64)>>) -> Latency {
         Latency {
             count,
+            sample: None,
             min: 0,
             max: 0,
             mean: sum.checked_div(count).unwrap_or(0),

@@ -17,7 +17,9 @@
 //! binary stripped of symbols. The mark is one const thread-local pointer: `enter`
 //! swaps it (a load and a store relative to the thread pointer) and `exit` or
 //! `drop` puts the outer one back (a store), well under a nanosecond next to the
-//! counter update. Async guards do not mark: between two polls the thread runs
+//! counter update. The guard keeps the mark's address, so a call goes through
+//! `LocalKey::with` once for it: in a debug build (what `cargo test` runs) each
+//! such access is a chain of a dozen calls. Async guards do not mark: between two polls the thread runs
 //! other tasks, which would see a stale mark.
 
 use std::cell::Cell;
@@ -30,6 +32,7 @@ use crate::clock;
 use crate::counter::{current_slot, Field, Slot};
 use crate::outcome::Outcome;
 use crate::registry::CallSite;
+use crate::sample;
 
 #[inline(always)]
 fn completion(site: &CallSite, slot: Slot, field: Field, latency: Option<u64>) {
@@ -43,21 +46,30 @@ fn completion(site: &CallSite, slot: Slot, field: Field, latency: Option<u64>) {
     site.counters().add(slot, field, 1);
 }
 
-/// Counts the start of a call; for timed sites, returns the clock reading.
+/// Counts the start of a call; for timed sites, returns the clock reading (or,
+/// sampled one call in `SAMPLE`, [`sample::UNTIMED`] for a call not timed).
 #[inline(always)]
-fn start<const TIMED: bool>(site: &CallSite, slot: Slot) -> u64 {
+fn start<const TIMED: bool, const SAMPLE: u32>(site: &CallSite, slot: Slot) -> u64 {
     site.counters().add(slot, Field::Started, 1);
-    if TIMED {
+    if !TIMED {
+        0
+    } else if SAMPLE <= 1 {
         clock::now()
     } else {
-        0
+        sample::start(site.counters(), slot, SAMPLE)
     }
 }
 
-/// For timed sites, the ticks since `start`.
+/// For timed sites, the ticks since `start`; `None` for a call not timed.
 #[inline(always)]
-fn latency<const TIMED: bool>(start: u64) -> Option<u64> {
-    TIMED.then(|| clock::now().saturating_sub(start))
+fn latency<const TIMED: bool, const SAMPLE: u32>(start: u64) -> Option<u64> {
+    if !TIMED {
+        None
+    } else if SAMPLE <= 1 {
+        Some(clock::now().saturating_sub(start))
+    } else {
+        sample::latency(start)
+    }
 }
 
 thread_local! {
@@ -74,6 +86,16 @@ pub fn innermost() -> Option<&'static CallSite> {
     INNERMOST.get()
 }
 
+/// The address of the calling thread's [`INNERMOST`]. It stays valid as long as
+/// the thread runs (the thread-local has no destructor, so it is never torn
+/// down before), and a `Cell` hands out no references to its value, so reads
+/// and writes through it on this thread alias nothing.
+#[inline(always)]
+fn innermost_mark() -> *mut Option<&'static CallSite> {
+    INNERMOST.with(Cell::as_ptr)
+}
+
+#[inline(always)]
 fn field_of(outcome: Outcome) -> Field {
     match outcome {
         Outcome::Ok => Field::Ok,
@@ -81,23 +103,26 @@ fn field_of(outcome: Outcome) -> Field {
     }
 }
 
-/// The guard of a sync call; `TIMED` also measures its latency.
+/// The guard of a sync call; `TIMED` also measures its latency, of about one
+/// call in `SAMPLE` (see [`sample`]).
 ///
 /// The body runs on one thread, so the guard keeps that thread's slot, and marks
 /// its site as the thread's [`innermost`] until it exits.
 #[must_use]
-pub struct SyncGuard<const TIMED: bool> {
+pub struct SyncGuard<const TIMED: bool, const SAMPLE: u32 = 1> {
     site: &'static CallSite,
     slot: Slot,
     start: u64,
     /// The mark to restore: guards nest, and exit or drop in reverse order.
     outer: Option<&'static CallSite>,
+    /// This thread's [`INNERMOST`] (see [`innermost_mark`]).
+    mark: *mut Option<&'static CallSite>,
     /// A fn entered while its thread unwinds cannot panic out of it (a second
     /// panic aborts), so a drop while panicking is then a normal return.
     unwinding_at_entry: bool,
 }
 
-impl<const TIMED: bool> SyncGuard<TIMED> {
+impl<const TIMED: bool, const SAMPLE: u32> SyncGuard<TIMED, SAMPLE> {
     /// Counts the start of a call whose body ends in [`exit`](Self::exit)
     /// unless it unwinds: a drop is always a panic.
     #[inline(always)]
@@ -115,13 +140,17 @@ impl<const TIMED: bool> SyncGuard<TIMED> {
     #[inline(always)]
     fn begin(site: &'static CallSite, unwinding_at_entry: bool) -> Self {
         let slot = current_slot();
-        let outer = INNERMOST.replace(Some(site));
-        let start = start::<TIMED>(site, slot);
+        let mark = innermost_mark();
+        // SAFETY: see `innermost_mark`; this is the thread that owns it.
+        let outer = unsafe { mark.read() };
+        unsafe { mark.write(Some(site)) };
+        let start = start::<TIMED, SAMPLE>(site, slot);
         SyncGuard {
             site,
             slot,
             start,
             outer,
+            mark,
             unwinding_at_entry,
         }
     }
@@ -136,13 +165,15 @@ impl<const TIMED: bool> SyncGuard<TIMED> {
     /// timed, then puts back the outer mark and counts the call as `field`.
     #[inline(always)]
     fn finish(&self, field: Field) {
-        let latency = latency::<TIMED>(self.start);
-        INNERMOST.set(self.outer);
+        let latency = latency::<TIMED, SAMPLE>(self.start);
+        // SAFETY: see `innermost_mark`; the guard holds a raw pointer, so it is
+        // not `Send`: this is the thread that made it.
+        unsafe { self.mark.write(self.outer) };
         completion(self.site, self.slot, field, latency);
     }
 }
 
-impl<const TIMED: bool> Drop for SyncGuard<TIMED> {
+impl<const TIMED: bool, const SAMPLE: u32> Drop for SyncGuard<TIMED, SAMPLE> {
     /// Reached when the body returns without `exit` (it returns nothing that
     /// could be an error) or unwinds (after the panic hook has run).
     #[inline(always)]
@@ -152,23 +183,24 @@ impl<const TIMED: bool> Drop for SyncGuard<TIMED> {
     }
 }
 
-/// The guard of an async call, created at its first poll and kept in its future.
+/// The guard of an async call, created at its first poll and kept in its future;
+/// `TIMED` and `SAMPLE` as for [`SyncGuard`].
 ///
 /// The future may move between threads, so each count goes to the slot of the
 /// thread that makes it.
 #[must_use]
-pub struct AsyncGuard<const TIMED: bool> {
+pub struct AsyncGuard<const TIMED: bool, const SAMPLE: u32 = 1> {
     site: &'static CallSite,
     start: u64,
     /// Set while the body is polled; left set if a poll unwinds.
     poll_unwound: bool,
 }
 
-impl<const TIMED: bool> AsyncGuard<TIMED> {
+impl<const TIMED: bool, const SAMPLE: u32> AsyncGuard<TIMED, SAMPLE> {
     /// Counts the start of a call (its first poll).
     #[inline(always)]
     pub fn enter(site: &'static CallSite) -> Self {
-        let start = start::<TIMED>(site, current_slot());
+        let start = start::<TIMED, SAMPLE>(site, current_slot());
         AsyncGuard {
             site,
             start,
@@ -179,7 +211,7 @@ impl<const TIMED: bool> AsyncGuard<TIMED> {
     /// Runs the call's body, noting whether one of its polls unwinds: that
     /// tells a panic from a cancellation when the guard is dropped.
     #[inline(always)]
-    pub fn watch<F: Future>(&mut self, body: F) -> Watched<'_, F, TIMED> {
+    pub fn watch<F: Future>(&mut self, body: F) -> Watched<'_, F, TIMED, SAMPLE> {
         Watched { guard: self, body }
     }
 
@@ -191,7 +223,7 @@ impl<const TIMED: bool> AsyncGuard<TIMED> {
             this.site,
             current_slot(),
             field_of(outcome),
-            latency::<TIMED>(this.start),
+            latency::<TIMED, SAMPLE>(this.start),
         );
     }
 }
@@ -199,12 +231,12 @@ impl<const TIMED: bool> AsyncGuard<TIMED> {
 /// An async call's body, polled under the eye of its guard (see
 /// [`AsyncGuard::watch`]).
 #[must_use = "futures do nothing unless polled"]
-pub struct Watched<'g, F, const TIMED: bool> {
-    guard: &'g mut AsyncGuard<TIMED>,
+pub struct Watched<'g, F, const TIMED: bool, const SAMPLE: u32> {
+    guard: &'g mut AsyncGuard<TIMED, SAMPLE>,
     body: F,
 }
 
-impl<F: Future, const TIMED: bool> Future for Watched<'_, F, TIMED> {
+impl<F: Future, const TIMED: bool, const SAMPLE: u32> Future for Watched<'_, F, TIMED, SAMPLE> {
     type Output = F::Output;
 
     #[inline(always)]
@@ -221,7 +253,7 @@ impl<F: Future, const TIMED: bool> Future for Watched<'_, F, TIMED> {
     }
 }
 
-impl<const TIMED: bool> Drop for AsyncGuard<TIMED> {
+impl<const TIMED: bool, const SAMPLE: u32> Drop for AsyncGuard<TIMED, SAMPLE> {
     /// Reached when the body panicked inside a poll, or when the future is
     /// dropped before completing (cancelled: no latency, the call never
     /// finished), whether or not the thread is unwinding from another panic.
@@ -231,7 +263,7 @@ impl<const TIMED: bool> Drop for AsyncGuard<TIMED> {
                 self.site,
                 current_slot(),
                 Field::Panics,
-                latency::<TIMED>(self.start),
+                latency::<TIMED, SAMPLE>(self.start),
             );
         } else {
             completion(self.site, current_slot(), Field::Cancelled, None);

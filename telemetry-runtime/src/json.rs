@@ -501,6 +501,7 @@ mod tests {
             calls: u64::MAX,
             latency_ns: Some(Latency {
                 count: 10,
+                sample: None,
                 min: 900,
                 max: 52_000,
                 mean: 4_100,
@@ -521,6 +522,14 @@ mod tests {
             }),
             ..timed.clone()
         };
+        let sampled = FunctionStats {
+            latency_ns: Some(Latency {
+                sample: Some(u32::MAX),
+                ..timed.latency_ns.clone().unwrap()
+            }),
+            ..timed.clone()
+        };
+        snapshot.functions.insert("app::sampled".into(), sampled);
         snapshot.functions.insert("app::counted".into(), counted);
         snapshot.functions.insert("app::timed".into(), timed);
         snapshot

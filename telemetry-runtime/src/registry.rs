@@ -44,6 +44,8 @@ pub struct CallSite {
     kind: Kind,
     counters: &'static CallCounters,
     histogram: Option<&'static Histogram>,
+    /// Times about one call in `sample` (see [`crate::sample`]); 1 times every call.
+    sample: u32,
     self_type: OnceLock<&'static str>,
 }
 
@@ -55,6 +57,7 @@ impl CallSite {
             kind: Kind::Counted,
             counters,
             histogram: None,
+            sample: 1,
             self_type: OnceLock::new(),
         }
     }
@@ -70,8 +73,22 @@ impl CallSite {
             kind: Kind::Timed,
             counters,
             histogram: Some(histogram),
+            sample: 1,
             self_type: OnceLock::new(),
         }
+    }
+
+    /// This `#[timed]` site timing about one call in `every` (`#[timed(sample =
+    /// N)]`); its guards must sample at the same rate.
+    pub const fn sampled(mut self, every: u32) -> CallSite {
+        self.sample = every;
+        self
+    }
+
+    /// How many calls the site has per timed call, on average: `N` of `#[timed(sample
+    /// = N)]`, 1 where every call is timed (and for `#[counted]` sites).
+    pub fn sample(&self) -> u32 {
+        self.sample
     }
 
     /// What the site records.
@@ -80,11 +97,13 @@ impl CallSite {
     }
 
     /// The site's counters.
+    #[inline(always)]
     pub fn counters(&self) -> &'static CallCounters {
         self.counters
     }
 
     /// The site's latency histogram, for `#[timed]` sites.
+    #[inline(always)]
     pub fn histogram(&self) -> Option<&'static Histogram> {
         self.histogram
     }

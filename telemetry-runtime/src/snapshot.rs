@@ -109,18 +109,31 @@ pub struct FunctionStats {
     pub cancelled: u64,
     /// Calls running now.
     pub in_flight: u64,
-    /// Latency of finished calls (`ok + err + panics`), for `timed` fns from
-    /// details level 2 on.
+    /// Latency of finished calls (`ok + err + panics`, or a random sample of
+    /// them, see [`Latency::sample`]), for `timed` fns from details level 2 on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ns: Option<Latency>,
 }
 
 /// Latency summary of one fn in nanoseconds. Quantiles are within 1 % of the
 /// true value (the histogram's bucket precision).
+///
+/// At rest `count == ok + err + panics` for a fn whose every call is timed;
+/// for a sampled one (`sample` present) `count <= ok + err + panics`, and
+/// every figure here describes the timed calls only (see [`Latency::sample`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latency {
-    /// Recorded latencies.
+    /// Recorded latencies: the finished calls, or the timed ones of a sampled fn.
     pub count: u64,
+    /// `N` of `#[timed(sample = N)]`: about one finished call in `N` was timed,
+    /// at random, and `count`, `buckets`, `sum`, `mean`, `min`, `max` and the
+    /// quantiles are those of the timed calls. `sum * N` estimates the sum over
+    /// all calls, `mean` and the quantiles estimate theirs; `min` and `max`
+    /// bound the sample only (the smallest and largest call may be untimed).
+    /// `None` (absent from the JSON) where every call is timed. An addition to
+    /// schema version 2 that readers of it may ignore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
     /// Smallest.
     pub min: u64,
     /// Largest.
@@ -210,6 +223,8 @@ pub fn snapshot() -> Snapshot {
 
 struct Collected {
     kind: Kind,
+    /// See [`CallSite::sample`].
+    sample: u32,
     totals: Totals,
     histogram: Option<HistogramCounts>,
 }
@@ -335,7 +350,7 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
         let mut entry = Collected::read(first, level, all_buckets, std::mem::take(&mut scratch));
         for other in others {
             let other = Collected::read(other.1, level, true, HistogramCounts::default());
-            entry.merge(other.kind, other.totals, other.histogram);
+            entry.merge(other);
         }
         functions.push((name.to_string(), entry.stats(scale, level)));
         if let Some(buffer) = entry.histogram {
@@ -347,12 +362,20 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
 }
 
 impl Collected {
-    /// Adds another site of the same name. Sites of one kind add up; a name
-    /// shared by `#[counted]` and `#[timed]` sites becomes one `counted` entry,
-    /// since a latency histogram of only some of its calls would break
-    /// `latency_ns.count == ok + err + panics`.
-    fn merge(&mut self, kind: Kind, totals: Totals, histogram: Option<HistogramCounts>) {
-        if kind != self.kind {
+    /// Adds another site of the same name. Sites of one kind (and one sample
+    /// rate) add up; a name shared by `#[counted]` and `#[timed]` sites, or by
+    /// `#[timed]` sites timing at different rates, becomes one `counted` entry:
+    /// a histogram of only some of its calls would break
+    /// `latency_ns.count == ok + err + panics`, and one mixing rates would weigh
+    /// the sites' calls unequally, so neither would describe the entry's calls.
+    fn merge(&mut self, other: Collected) {
+        let Collected {
+            kind,
+            sample,
+            totals,
+            histogram,
+        } = other;
+        if kind != self.kind || sample != self.sample {
             self.kind = Kind::Counted;
             self.histogram = None;
         }
@@ -400,6 +423,7 @@ impl Collected {
         };
         Collected {
             kind: site.kind(),
+            sample: site.sample(),
             totals,
             histogram,
         }
@@ -415,10 +439,10 @@ impl Collected {
             panics: totals.panics,
             cancelled: totals.cancelled,
             in_flight: totals.in_flight(),
-            latency_ns: self
-                .histogram
-                .as_ref()
-                .map(|counts| latency(counts, &totals, scale, level == DetailsLevel::Full)),
+            latency_ns: self.histogram.as_ref().map(|counts| Latency {
+                sample: (self.sample > 1).then_some(self.sample),
+                ..latency(counts, &totals, scale, level == DetailsLevel::Full)
+            }),
         }
     }
 }
@@ -441,6 +465,7 @@ fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: boo
     let [p50, p90, p99, p999] = counts.quantiles(QUANTILES);
     Latency {
         count,
+        sample: None,
         min,
         max,
         mean: totals

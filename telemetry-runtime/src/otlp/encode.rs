@@ -194,7 +194,7 @@ pub(crate) fn request(snapshot: &Snapshot, options: &Options) -> ExportMetricsSe
         };
         metrics.push(metric(
             DURATION,
-            "Latency of the finished calls (ok, err and panic) of a #[timed] fn.",
+            "Latency of the finished calls (ok, err and panic) of a #[timed] fn; of a random one in about N of them for #[timed(sample = N)].",
             "s",
             data,
         ));
