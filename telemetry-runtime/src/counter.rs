@@ -242,6 +242,22 @@ impl Totals {
     pub fn in_flight(&self) -> u64 {
         self.started.saturating_sub(self.completed())
     }
+
+    /// Adds another site's totals to these, as if both sites' calls had been
+    /// one site's: counts and the latency sum add up, the extremes stay extremes.
+    pub fn absorb(&mut self, other: &Totals) {
+        self.started += other.started;
+        self.ok += other.ok;
+        self.err += other.err;
+        self.panics += other.panics;
+        self.cancelled += other.cancelled;
+        self.sum_ticks += other.sum_ticks;
+        self.max_ticks = self.max_ticks.max(other.max_ticks);
+        self.min_ticks = match (self.min_ticks, other.min_ticks) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 impl CallCounters {

@@ -379,18 +379,7 @@ impl Collected {
             self.kind = Kind::Counted;
             self.histogram = None;
         }
-        let mine = &mut self.totals;
-        mine.started += totals.started;
-        mine.ok += totals.ok;
-        mine.err += totals.err;
-        mine.panics += totals.panics;
-        mine.cancelled += totals.cancelled;
-        mine.sum_ticks += totals.sum_ticks;
-        mine.max_ticks = mine.max_ticks.max(totals.max_ticks);
-        mine.min_ticks = match (mine.min_ticks, totals.min_ticks) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.totals.absorb(&totals);
         match (self.kind, &mut self.histogram, histogram) {
             (Kind::Timed, Some(counts), Some(other)) => counts.merge(&other),
             (Kind::Timed, slot @ None, other) => *slot = other,
