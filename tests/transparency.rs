@@ -175,6 +175,31 @@ twins!(unused_plain unused_timed unused_counted (_a: D, b: D) -> Option<usize> {
     Some(b.0.len())
 });
 
+/// A temporary that borrows a parameter and logs its name when dropped.
+struct Borrowing<'a>(&'a D, &'static str);
+
+impl Drop for Borrowing<'_> {
+    fn drop(&mut self) {
+        DROPS.with(|drops| drops.borrow_mut().push(self.1));
+    }
+}
+
+// The tail's temporaries drop before the parameters, so they may borrow them.
+twins!(tail_plain tail_timed tail_counted (a: D, b: D) -> Result<usize, String> {
+    let _local = D("local");
+    Ok(Borrowing(&a, "temp").0 .0.len() + b.0.len())
+});
+
+#[timed]
+fn locked_len(values: std::sync::Mutex<Vec<u8>>) -> Result<usize, String> {
+    Ok(values.lock().unwrap().len())
+}
+
+#[counted]
+async fn borrowed_len(values: RefCell<Vec<u8>>) -> usize {
+    values.borrow().len()
+}
+
 #[test]
 fn parameters_and_locals_drop_in_the_original_order() {
     assert_same_drops!(unit_plain unit_timed unit_counted, (D("a"), D("b")), ["local", "b", "a"]);
@@ -186,6 +211,13 @@ fn parameters_and_locals_drop_in_the_original_order() {
         ["m", "z", "ignored", "m2", "y", "x"]
     );
     assert_same_drops!(unused_plain unused_timed unused_counted, (D("_a"), D("b")), ["b", "_a"]);
+    assert_same_drops!(tail_plain tail_timed tail_counted, (D("a"), D("b")), ["local", "temp", "b", "a"]);
+}
+
+#[test]
+fn tail_temporaries_may_borrow_parameters() {
+    assert_eq!(locked_len(std::sync::Mutex::new(vec![1, 2])), Ok(2));
+    assert_eq!(block_on(borrowed_len(RefCell::new(vec![1, 2, 3]))), 3);
 }
 
 /// Fields used by the body in the opposite order of their declaration: a

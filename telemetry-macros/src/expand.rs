@@ -156,7 +156,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
         },
         BodyForm::Closure => {
             let output = nameable_return_type(&sig.output);
-            let moved = moved_body(sig, body);
+            let moved = moved_body(sig, body, Some(&output));
             quote! {
                 #registration
                 let #guard = #private::SyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
@@ -168,7 +168,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
         BodyForm::Async if never => {
             // Never completes: the guard counts the panic, or the cancellation
             // if the future is dropped. (`!` cannot be named as a type argument.)
-            let moved = moved_body(sig, body);
+            let moved = moved_body(sig, body, None);
             quote! {
                 #registration
                 let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
@@ -177,7 +177,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
         }
         BodyForm::Async => {
             let output = nameable_return_type(&sig.output);
-            let moved = moved_body(sig, body);
+            let moved = moved_body(sig, body, Some(&output));
             quote! {
                 #registration
                 let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
@@ -230,7 +230,12 @@ impl syn::parse::Parse for BlockContents {
 /// The body of the closure or inner async block that runs a fn's body: the
 /// parameters moved in first, in declaration order, so that they drop after
 /// the body's locals, last first, as they do in the fn itself.
-fn moved_body(sig: &mut Signature, body: &Block) -> Block {
+///
+/// With `output`, the body's value is bound (as that type, so it infers as in
+/// the fn's tail) before the block ends: the temporaries of the body's tail
+/// expression then drop before the moved parameters, as they do before a fn's
+/// parameters, so a tail such as `cell.borrow().len()` still compiles.
+fn moved_body(sig: &mut Signature, body: &Block, output: Option<&Type>) -> Block {
     let moves = model::plan_param_moves(sig)
         .into_iter()
         .map(|planned| match planned {
@@ -250,9 +255,20 @@ fn moved_body(sig: &mut Signature, body: &Block) -> Block {
             // Captured whole and first, whatever fields the body uses.
             ParamMove::Receiver => quote!(let _ = &self;),
         });
+    let Some(output) = output else {
+        return parse_quote!({
+            #(#moves)*
+            #body
+        });
+    };
+    let value = format_ident!("__telemetry_body", span = Span::mixed_site());
+    // A body that never returns normally (`panic!`, `loop`) makes what follows
+    // unreachable, which the fn's own tail never is: that warning is ours.
     parse_quote!({
         #(#moves)*
-        #body
+        let #value: #output = #body;
+        #[allow(unreachable_code)]
+        return #value;
     })
 }
 
