@@ -104,7 +104,7 @@ fn field_of(outcome: Outcome) -> Field {
 }
 
 /// The guard of a sync call; `TIMED` also measures its latency, of about one
-/// call in `SAMPLE` (see [`sample`]).
+/// call in `SAMPLE` (see the `sample` module).
 ///
 /// The body runs on one thread, so the guard keeps that thread's slot, and marks
 /// its site as the thread's [`innermost`] until it exits.
