@@ -26,7 +26,7 @@
 //!
 //! `result` is `ok`, `err`, `panic` or `cancelled`, as in
 //! [`Snapshot::to_prometheus`](crate::Snapshot::to_prometheus), and the
-//! histogram has the same bounds ([`LATENCY_BUCKETS_NS`](crate::LATENCY_BUCKETS_NS)),
+//! histogram has the same bounds ([`LATENCY_BUCKETS_NS`](crate::export::LATENCY_BUCKETS_NS)),
 //! so a collector's Prometheus exporter yields the families `/metrics` serves
 //! and dashboards carry over. [`HistogramKind::Exponential`] writes an
 //! exponential histogram at scale [`EXPONENTIAL_SCALE`] instead, as fine as
@@ -76,7 +76,7 @@
 //!
 //! The exporter is the operator's own monitoring, sent where the operator
 //! points it, with names and numbers as they are: it does **not** depend on
-//! usage-statistics consent ([`consent()`](crate::consent())), and `DO_NOT_TRACK`
+//! usage-statistics consent ([`consent::current()`](crate::consent::current())), and `DO_NOT_TRACK`
 //! does not stop it (`OTEL_SDK_DISABLED=true` does). The usage-statistics
 //! reporter (feature `reporter`) can also send OTLP
 //! (`ReportFormat::Otlp`), and then sends the anonymized snapshot under
