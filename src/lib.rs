@@ -100,8 +100,9 @@
 ///   `module::Type::method` where the type is known, `Type` being a word: the
 ///   trait for a blanket impl over a type parameter, `u8_slice` for `[u8]`).
 ///   Sites sharing a name are one entry adding them up; if some are
-///   `#[counted]` and some `#[timed]`, the entry is `counted`, without latency,
-///   so that its latency count always equals `ok + err + panics`;
+///   `#[counted]` and some `#[timed]`, or they are timed at different
+///   `sample` rates, the entry is `counted`, without latency, since a histogram
+///   of only some of its calls would describe none of them;
 /// - `result` / `no_result`: count `Err` returns as `err` (the default for any
 ///   return type implementing [`CallOutcome`], such as `Result` and its aliases) or
 ///   count every normal return as `ok`;
