@@ -147,11 +147,17 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
         ReturnShape::NoValue | ReturnShape::Never => quote!(#private::Outcome::Ok),
     };
     let never = matches!(site.shape(sig), ReturnShape::Never);
+    let recorder = match site.kind {
+        Kind::Timed => {
+            quote!(#private::Recorder::timed(&__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM))
+        }
+        Kind::Counted => quote!(#private::Recorder::counted(&__TELEMETRY_COUNTERS)),
+    };
 
     let statements: TokenStream = match site.form(sig, body) {
         BodyForm::InPlace => quote! {
             #registration
-            let #guard = #private::SyncGuard::<#timed, #sample>::enter_in_place(&__TELEMETRY_SITE);
+            let #guard = #private::SyncGuard::<#timed, #sample>::enter_in_place(&__TELEMETRY_SITE, #recorder);
             #body
         },
         BodyForm::Closure => {
@@ -159,7 +165,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
             let moved = moved_body(sig, body, Some(&output));
             quote! {
                 #registration
-                let #guard = #private::SyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
+                let #guard = #private::SyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE, #recorder);
                 let #value = #private::call::<#output, _>(move || #moved);
                 #guard.exit(#classify);
                 #value
@@ -171,7 +177,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
             let moved = moved_body(sig, body, None);
             quote! {
                 #registration
-                let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
+                let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(#recorder);
                 #guard.watch(async move #moved).await
             }
         }
@@ -180,7 +186,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
             let moved = moved_body(sig, body, Some(&output));
             quote! {
                 #registration
-                let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
+                let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(#recorder);
                 let #value = #guard
                     .watch(#private::with_output::<#output, _>(async move #moved))
                     .await;
@@ -196,7 +202,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
             if let Some(block) = model::returned_async_block(body) {
                 let capture = block.capture;
                 *block = parse_quote!(async #capture {
-                    let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE);
+                    let mut #guard = #private::AsyncGuard::<#timed, #sample>::enter(#recorder);
                     let #value = #guard
                         .watch(#private::with_output::<#output, _>(#block))
                         .await;

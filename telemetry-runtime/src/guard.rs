@@ -29,34 +29,85 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::clock;
-use crate::counter::{current_slot, Field, Slot};
+use crate::counter::{current_slot, CallCounters, Field, Slot};
+use crate::histogram::Histogram;
 use crate::outcome::Outcome;
 use crate::registry::CallSite;
 use crate::sample;
 
-#[inline(always)]
-fn completion(site: &CallSite, slot: Slot, field: Field, latency: Option<u64>) {
-    if let Some(ticks) = latency {
-        site.counters().record_latency(slot, ticks);
-        if let Some(histogram) = site.histogram() {
-            histogram.record(slot, ticks);
-        }
-    }
-    // Last, with `Release`: a reader that sees the completion sees its latency.
-    site.counters().add(slot, field, 1);
+/// Where a call site's guards record: the site's own statics, which the
+/// expansion names directly. Reached through the [`CallSite`] instead, every
+/// count would first load the statics' addresses from it; named, they are
+/// constants of the generated code.
+#[derive(Clone, Copy)]
+pub struct Recorder {
+    counters: &'static CallCounters,
+    histogram: Option<&'static Histogram>,
 }
 
-/// Counts the start of a call; for timed sites, returns the clock reading (or,
-/// sampled one call in `SAMPLE`, [`sample::UNTIMED`] for a call not timed).
-#[inline(always)]
-fn start<const TIMED: bool, const SAMPLE: u32>(site: &CallSite, slot: Slot) -> u64 {
-    site.counters().add(slot, Field::Started, 1);
-    if !TIMED {
-        0
-    } else if SAMPLE <= 1 {
-        clock::now()
-    } else {
-        sample::start(site.counters(), slot, SAMPLE)
+impl Recorder {
+    /// Where a `#[counted]` site records.
+    #[inline(always)]
+    pub const fn counted(counters: &'static CallCounters) -> Self {
+        Recorder {
+            counters,
+            histogram: None,
+        }
+    }
+
+    /// Where a `#[timed]` site records.
+    #[inline(always)]
+    pub const fn timed(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
+        Recorder {
+            counters,
+            histogram: Some(histogram),
+        }
+    }
+
+    #[inline(always)]
+    fn completion(self, slot: Slot, field: Field, latency: Option<u64>) {
+        // One test of the slot, rather than one in each count below: past it
+        // the compiler knows which way each of them goes.
+        if slot.is_shared() {
+            self.shared_completion(field, latency);
+        } else {
+            self.record_completion(slot, field, latency);
+        }
+    }
+
+    /// A completion counted in the shared slot, with atomic read-modify-writes:
+    /// the rare case (more threads alive than slots, or a thread tearing down).
+    #[cold]
+    #[inline(never)]
+    fn shared_completion(self, field: Field, latency: Option<u64>) {
+        self.record_completion(Slot::SHARED, field, latency);
+    }
+
+    #[inline(always)]
+    fn record_completion(self, slot: Slot, field: Field, latency: Option<u64>) {
+        if let Some(ticks) = latency {
+            self.counters.record_latency(slot, ticks);
+            if let Some(histogram) = self.histogram {
+                histogram.record(slot, ticks);
+            }
+        }
+        // Last, with `Release`: a reader that sees the completion sees its latency.
+        self.counters.add(slot, field, 1);
+    }
+
+    /// Counts the start of a call; for timed sites, returns the clock reading
+    /// (or, sampled one call in `SAMPLE`, [`sample::UNTIMED`] for a call not
+    /// timed).
+    #[inline(always)]
+    fn start<const TIMED: bool, const SAMPLE: u32>(self, slot: Slot) -> u64 {
+        self.counters.add(slot, Field::Started, 1);
+        if !TIMED {
+            0
+        } else if SAMPLE <= 1 {
+            clock::now()
+        } else {
+            sample::start(self.counters, slot, SAMPLE)
+        }
     }
 }
 
@@ -110,7 +161,7 @@ fn field_of(outcome: Outcome) -> Field {
 /// its site as the thread's [`innermost`] until it exits.
 #[must_use]
 pub struct SyncGuard<const TIMED: bool, const SAMPLE: u32 = 1> {
-    site: &'static CallSite,
+    recorder: Recorder,
     slot: Slot,
     start: u64,
     /// The mark to restore: guards nest, and exit or drop in reverse order.
@@ -126,27 +177,27 @@ impl<const TIMED: bool, const SAMPLE: u32> SyncGuard<TIMED, SAMPLE> {
     /// Counts the start of a call whose body ends in [`exit`](Self::exit)
     /// unless it unwinds: a drop is always a panic.
     #[inline(always)]
-    pub fn enter(site: &'static CallSite) -> Self {
-        Self::begin(site, false)
+    pub fn enter(site: &'static CallSite, recorder: Recorder) -> Self {
+        Self::begin(site, recorder, false)
     }
 
     /// Counts the start of a call whose normal return drops the guard: the
     /// drop tells that return from an unwinding panic.
     #[inline(always)]
-    pub fn enter_in_place(site: &'static CallSite) -> Self {
-        Self::begin(site, std::thread::panicking())
+    pub fn enter_in_place(site: &'static CallSite, recorder: Recorder) -> Self {
+        Self::begin(site, recorder, std::thread::panicking())
     }
 
     #[inline(always)]
-    fn begin(site: &'static CallSite, unwinding_at_entry: bool) -> Self {
+    fn begin(site: &'static CallSite, recorder: Recorder, unwinding_at_entry: bool) -> Self {
         let slot = current_slot();
         let mark = innermost_mark();
         // SAFETY: see `innermost_mark`; this is the thread that owns it.
         let outer = unsafe { mark.read() };
         unsafe { mark.write(Some(site)) };
-        let start = start::<TIMED, SAMPLE>(site, slot);
+        let start = recorder.start::<TIMED, SAMPLE>(slot);
         SyncGuard {
-            site,
+            recorder,
             slot,
             start,
             outer,
@@ -169,7 +220,7 @@ impl<const TIMED: bool, const SAMPLE: u32> SyncGuard<TIMED, SAMPLE> {
         // SAFETY: see `innermost_mark`; the guard holds a raw pointer, so it is
         // not `Send`: this is the thread that made it.
         unsafe { self.mark.write(self.outer) };
-        completion(self.site, self.slot, field, latency);
+        self.recorder.completion(self.slot, field, latency);
     }
 }
 
@@ -190,7 +241,7 @@ impl<const TIMED: bool, const SAMPLE: u32> Drop for SyncGuard<TIMED, SAMPLE> {
 /// thread that makes it.
 #[must_use]
 pub struct AsyncGuard<const TIMED: bool, const SAMPLE: u32 = 1> {
-    site: &'static CallSite,
+    recorder: Recorder,
     start: u64,
     /// Set while the body is polled; left set if a poll unwinds.
     poll_unwound: bool,
@@ -199,10 +250,10 @@ pub struct AsyncGuard<const TIMED: bool, const SAMPLE: u32 = 1> {
 impl<const TIMED: bool, const SAMPLE: u32> AsyncGuard<TIMED, SAMPLE> {
     /// Counts the start of a call (its first poll).
     #[inline(always)]
-    pub fn enter(site: &'static CallSite) -> Self {
-        let start = start::<TIMED, SAMPLE>(site, current_slot());
+    pub fn enter(recorder: Recorder) -> Self {
+        let start = recorder.start::<TIMED, SAMPLE>(current_slot());
         AsyncGuard {
-            site,
+            recorder,
             start,
             poll_unwound: false,
         }
@@ -219,8 +270,7 @@ impl<const TIMED: bool, const SAMPLE: u32> AsyncGuard<TIMED, SAMPLE> {
     #[inline(always)]
     pub fn exit(self, outcome: Outcome) {
         let this = ManuallyDrop::new(self);
-        completion(
-            this.site,
+        this.recorder.completion(
             current_slot(),
             field_of(outcome),
             latency::<TIMED, SAMPLE>(this.start),
@@ -259,14 +309,14 @@ impl<const TIMED: bool, const SAMPLE: u32> Drop for AsyncGuard<TIMED, SAMPLE> {
     /// finished), whether or not the thread is unwinding from another panic.
     fn drop(&mut self) {
         if self.poll_unwound {
-            completion(
-                self.site,
+            self.recorder.completion(
                 current_slot(),
                 Field::Panics,
                 latency::<TIMED, SAMPLE>(self.start),
             );
         } else {
-            completion(self.site, current_slot(), Field::Cancelled, None);
+            self.recorder
+                .completion(current_slot(), Field::Cancelled, None);
         }
     }
 }
@@ -274,7 +324,6 @@ impl<const TIMED: bool, const SAMPLE: u32> Drop for AsyncGuard<TIMED, SAMPLE> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counter::CallCounters;
     use crate::registry::SiteName;
 
     static OUTER_COUNTERS: CallCounters = CallCounters::new();
@@ -289,9 +338,9 @@ mod tests {
     #[test]
     fn nested_guards_mark_the_innermost_and_restore_the_outer() {
         assert_eq!(innermost_name(), None);
-        let outer = SyncGuard::<false>::enter(&OUTER);
+        let outer = SyncGuard::<false>::enter(&OUTER, Recorder::counted(&OUTER_COUNTERS));
         assert_eq!(innermost_name().as_deref(), Some("outer"));
-        let inner = SyncGuard::<true>::enter(&INNER);
+        let inner = SyncGuard::<true>::enter(&INNER, Recorder::counted(&INNER_COUNTERS));
         assert_eq!(innermost_name().as_deref(), Some("inner"));
         inner.exit(Outcome::Ok);
         assert_eq!(innermost_name().as_deref(), Some("outer"));
@@ -301,9 +350,9 @@ mod tests {
 
     #[test]
     fn an_unwinding_guard_restores_the_outer_mark() {
-        let outer = SyncGuard::<false>::enter(&OUTER);
+        let outer = SyncGuard::<false>::enter(&OUTER, Recorder::counted(&OUTER_COUNTERS));
         let unwound = std::panic::catch_unwind(|| {
-            let _inner = SyncGuard::<false>::enter(&INNER);
+            let _inner = SyncGuard::<false>::enter(&INNER, Recorder::counted(&INNER_COUNTERS));
             std::panic::resume_unwind(Box::new("unwinding through the guard"));
         });
         assert!(unwound.is_err());
@@ -322,12 +371,21 @@ mod tests {
         struct EntersWhileUnwinding;
         impl Drop for EntersWhileUnwinding {
             fn drop(&mut self) {
-                let _returns = SyncGuard::<false>::enter_in_place(&IN_PLACE);
+                let _returns = SyncGuard::<false>::enter_in_place(
+                    &IN_PLACE,
+                    Recorder::counted(&IN_PLACE_COUNTERS),
+                );
             }
         }
-        drop(SyncGuard::<false>::enter_in_place(&IN_PLACE));
+        drop(SyncGuard::<false>::enter_in_place(
+            &IN_PLACE,
+            Recorder::counted(&IN_PLACE_COUNTERS),
+        ));
         let unwound = std::panic::catch_unwind(|| {
-            let _unwinds = SyncGuard::<false>::enter_in_place(&IN_PLACE);
+            let _unwinds = SyncGuard::<false>::enter_in_place(
+                &IN_PLACE,
+                Recorder::counted(&IN_PLACE_COUNTERS),
+            );
             let _enters_later = EntersWhileUnwinding;
             std::panic::resume_unwind(Box::new("unwinding through the guard"));
         });
@@ -338,7 +396,7 @@ mod tests {
 
     #[test]
     fn async_guards_leave_the_mark_alone() {
-        let guard = AsyncGuard::<false>::enter(&INNER);
+        let guard = AsyncGuard::<false>::enter(Recorder::counted(&INNER_COUNTERS));
         assert_eq!(innermost_name(), None);
         guard.exit(Outcome::Ok);
     }

@@ -76,9 +76,13 @@ impl<T: Zeroed> PerSlot<T> {
     #[inline]
     fn get_in_chunk(&self, index: usize) -> &T {
         let offset = index - INLINE_SLOTS;
-        // `% CHUNKS`: slot indices are below MAX_SLOTS by construction; this
-        // keeps a bounds check (and its panic path) out of the hot path.
-        let chunk = get_or_install(&self.chunks[offset / CHUNK_SLOTS % CHUNKS], new_chunk::<T>);
+        // `min`: slot indices are below MAX_SLOTS by construction; this keeps a
+        // bounds check (and its panic path) out of the hot path, with a compare
+        // where `%` would be a multiplication.
+        let chunk = get_or_install(
+            &self.chunks[(offset / CHUNK_SLOTS).min(CHUNKS - 1)],
+            new_chunk::<T>,
+        );
         &chunk[offset % CHUNK_SLOTS]
     }
 
