@@ -23,6 +23,10 @@
 //! others have exited. When a thread exits its slot goes back to the pool with
 //! its counts in place; the next owner continues from them, so no count is lost
 //! and no total goes backwards.
+//!
+//! Instrumented calls in a build with debug assertions count in slot 0 only
+//! (see the `guard` module): unoptimized, its one `fetch_add` is cheaper than
+//! finding and updating an exclusive slot.
 
 use crate::slots::{PerSlot, Zeroed};
 use crate::sync::{zero, AtomicU64, Ordering};

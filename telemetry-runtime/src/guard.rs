@@ -12,6 +12,10 @@
 //! completed), even when the drop happens while the thread unwinds from some
 //! other panic.
 //!
+//! In a build with debug assertions every count goes to the shared slot, and
+//! the marks below are not kept: unoptimized, the per-thread machinery costs
+//! more than it saves (see `OnThread`).
+//!
 //! A sync guard also marks its fn as the thread's [`innermost`] instrumented fn
 //! while it runs, so the panic hook can name the fn a panic came from even in a
 //! binary stripped of symbols. The mark is one const thread-local pointer: `enter`
@@ -67,8 +71,9 @@ impl Recorder {
     #[inline(always)]
     fn completion(self, slot: Slot, field: Field, latency: Option<u64>) {
         // One test of the slot, rather than one in each count below: past it
-        // the compiler knows which way each of them goes.
-        if slot.is_shared() {
+        // the compiler knows which way each of them goes. A debug build counts
+        // in the shared slot only (see `OnThread`), so it skips the call.
+        if slot.is_shared() && !cfg!(debug_assertions) {
             self.shared_completion(field, latency);
         } else {
             self.record_completion(slot, field, latency);
@@ -132,7 +137,8 @@ thread_local! {
 /// The innermost `#[counted]` / `#[timed]` sync fn running on the calling thread.
 ///
 /// A panic hook runs before the stack unwinds, so there it is the instrumented fn
-/// closest to the panic. Async fns are not tracked (see the module docs).
+/// closest to the panic. Async fns are not tracked (see the module docs), nor
+/// any fn in a build with debug assertions, whose backtraces have symbols.
 pub fn innermost() -> Option<&'static CallSite> {
     INNERMOST.get()
 }
@@ -141,9 +147,89 @@ pub fn innermost() -> Option<&'static CallSite> {
 /// the thread runs (the thread-local has no destructor, so it is never torn
 /// down before), and a `Cell` hands out no references to its value, so reads
 /// and writes through it on this thread alias nothing.
+#[cfg(not(debug_assertions))]
 #[inline(always)]
 fn innermost_mark() -> *mut Option<&'static CallSite> {
     INNERMOST.with(Cell::as_ptr)
+}
+
+/// A sync call's hold on its thread, from entry to exit: the thread's counter
+/// slot, and the [`innermost`] mark to put back.
+#[cfg(not(debug_assertions))]
+struct OnThread {
+    slot: Slot,
+    /// The mark to restore: guards nest, and exit or drop in reverse order.
+    outer: Option<&'static CallSite>,
+    /// This thread's [`INNERMOST`] (see [`innermost_mark`]).
+    mark: *mut Option<&'static CallSite>,
+}
+
+#[cfg(not(debug_assertions))]
+impl OnThread {
+    /// Finds the thread's slot and marks `site` as its innermost fn.
+    #[inline(always)]
+    fn enter(site: &'static CallSite) -> Self {
+        let slot = current_slot();
+        let mark = innermost_mark();
+        // SAFETY: see `innermost_mark`; this is the thread that owns it.
+        let outer = unsafe { mark.read() };
+        unsafe { mark.write(Some(site)) };
+        OnThread { slot, outer, mark }
+    }
+
+    #[inline(always)]
+    fn slot(&self) -> Slot {
+        self.slot
+    }
+
+    /// Puts the outer mark back.
+    #[inline(always)]
+    fn leave(&self) {
+        // SAFETY: see `innermost_mark`; the guard holds a raw pointer, so it is
+        // not `Send`: this is the thread that made it.
+        unsafe { self.mark.write(self.outer) };
+    }
+}
+
+/// In a build with debug assertions (what `cargo test` builds), a call holds
+/// nothing of its thread: it counts in the shared slot and leaves the
+/// [`innermost`] mark alone.
+///
+/// Unoptimized, each thread-local access is a chain of a dozen calls, and the
+/// plain load and store that update an exclusive slot are two calls into `core`
+/// where the shared slot's `fetch_add` is one: there the per-thread machinery
+/// costs several times the contention it avoids. Counts stay exact either way;
+/// threads of a debug build share one cache line per fn, and the panic hook
+/// names the fn a panic came from by the backtrace's symbols, which a debug
+/// build keeps.
+#[cfg(debug_assertions)]
+struct OnThread(std::marker::PhantomData<*mut ()>);
+
+#[cfg(debug_assertions)]
+impl OnThread {
+    #[inline(always)]
+    fn enter(_: &'static CallSite) -> Self {
+        OnThread(std::marker::PhantomData)
+    }
+
+    #[inline(always)]
+    fn slot(&self) -> Slot {
+        Slot::SHARED
+    }
+
+    #[inline(always)]
+    fn leave(&self) {}
+}
+
+/// The slot an async call's counts go to: the calling thread's, or with debug
+/// assertions the shared one (see [`OnThread`]).
+#[inline(always)]
+fn counting_slot() -> Slot {
+    if cfg!(debug_assertions) {
+        Slot::SHARED
+    } else {
+        current_slot()
+    }
 }
 
 #[inline(always)]
@@ -162,12 +248,8 @@ fn field_of(outcome: Outcome) -> Field {
 #[must_use]
 pub struct SyncGuard<const TIMED: bool, const SAMPLE: u32 = 1> {
     recorder: Recorder,
-    slot: Slot,
+    thread: OnThread,
     start: u64,
-    /// The mark to restore: guards nest, and exit or drop in reverse order.
-    outer: Option<&'static CallSite>,
-    /// This thread's [`INNERMOST`] (see [`innermost_mark`]).
-    mark: *mut Option<&'static CallSite>,
     /// A fn entered while its thread unwinds cannot panic out of it (a second
     /// panic aborts), so a drop while panicking is then a normal return.
     unwinding_at_entry: bool,
@@ -190,18 +272,12 @@ impl<const TIMED: bool, const SAMPLE: u32> SyncGuard<TIMED, SAMPLE> {
 
     #[inline(always)]
     fn begin(site: &'static CallSite, recorder: Recorder, unwinding_at_entry: bool) -> Self {
-        let slot = current_slot();
-        let mark = innermost_mark();
-        // SAFETY: see `innermost_mark`; this is the thread that owns it.
-        let outer = unsafe { mark.read() };
-        unsafe { mark.write(Some(site)) };
-        let start = recorder.start::<TIMED, SAMPLE>(slot);
+        let thread = OnThread::enter(site);
+        let start = recorder.start::<TIMED, SAMPLE>(thread.slot());
         SyncGuard {
             recorder,
-            slot,
+            thread,
             start,
-            outer,
-            mark,
             unwinding_at_entry,
         }
     }
@@ -217,10 +293,8 @@ impl<const TIMED: bool, const SAMPLE: u32> SyncGuard<TIMED, SAMPLE> {
     #[inline(always)]
     fn finish(&self, field: Field) {
         let latency = latency::<TIMED, SAMPLE>(self.start);
-        // SAFETY: see `innermost_mark`; the guard holds a raw pointer, so it is
-        // not `Send`: this is the thread that made it.
-        unsafe { self.mark.write(self.outer) };
-        self.recorder.completion(self.slot, field, latency);
+        self.thread.leave();
+        self.recorder.completion(self.thread.slot(), field, latency);
     }
 }
 
@@ -251,7 +325,7 @@ impl<const TIMED: bool, const SAMPLE: u32> AsyncGuard<TIMED, SAMPLE> {
     /// Counts the start of a call (its first poll).
     #[inline(always)]
     pub fn enter(recorder: Recorder) -> Self {
-        let start = recorder.start::<TIMED, SAMPLE>(current_slot());
+        let start = recorder.start::<TIMED, SAMPLE>(counting_slot());
         AsyncGuard {
             recorder,
             start,
@@ -271,7 +345,7 @@ impl<const TIMED: bool, const SAMPLE: u32> AsyncGuard<TIMED, SAMPLE> {
     pub fn exit(self, outcome: Outcome) {
         let this = ManuallyDrop::new(self);
         this.recorder.completion(
-            current_slot(),
+            counting_slot(),
             field_of(outcome),
             latency::<TIMED, SAMPLE>(this.start),
         );
@@ -310,13 +384,13 @@ impl<const TIMED: bool, const SAMPLE: u32> Drop for AsyncGuard<TIMED, SAMPLE> {
     fn drop(&mut self) {
         if self.poll_unwound {
             self.recorder.completion(
-                current_slot(),
+                counting_slot(),
                 Field::Panics,
                 latency::<TIMED, SAMPLE>(self.start),
             );
         } else {
             self.recorder
-                .completion(current_slot(), Field::Cancelled, None);
+                .completion(counting_slot(), Field::Cancelled, None);
         }
     }
 }
@@ -335,15 +409,21 @@ mod tests {
         innermost().and_then(|site| site.name()).map(Into::into)
     }
 
+    /// What [`innermost`] names while `site` runs: a build with debug
+    /// assertions keeps no marks.
+    fn marked(site: &str) -> Option<&str> {
+        (!cfg!(debug_assertions)).then_some(site)
+    }
+
     #[test]
     fn nested_guards_mark_the_innermost_and_restore_the_outer() {
         assert_eq!(innermost_name(), None);
         let outer = SyncGuard::<false>::enter(&OUTER, Recorder::counted(&OUTER_COUNTERS));
-        assert_eq!(innermost_name().as_deref(), Some("outer"));
+        assert_eq!(innermost_name().as_deref(), marked("outer"));
         let inner = SyncGuard::<true>::enter(&INNER, Recorder::counted(&INNER_COUNTERS));
-        assert_eq!(innermost_name().as_deref(), Some("inner"));
+        assert_eq!(innermost_name().as_deref(), marked("inner"));
         inner.exit(Outcome::Ok);
-        assert_eq!(innermost_name().as_deref(), Some("outer"));
+        assert_eq!(innermost_name().as_deref(), marked("outer"));
         outer.exit(Outcome::Ok);
         assert_eq!(innermost_name(), None);
     }
@@ -356,7 +436,7 @@ mod tests {
             std::panic::resume_unwind(Box::new("unwinding through the guard"));
         });
         assert!(unwound.is_err());
-        assert_eq!(innermost_name().as_deref(), Some("outer"));
+        assert_eq!(innermost_name().as_deref(), marked("outer"));
         outer.exit(Outcome::Ok);
         assert_eq!(innermost_name(), None);
     }
@@ -399,5 +479,21 @@ mod tests {
         let guard = AsyncGuard::<false>::enter(Recorder::counted(&INNER_COUNTERS));
         assert_eq!(innermost_name(), None);
         guard.exit(Outcome::Ok);
+    }
+
+    static SLOT_COUNTERS: CallCounters = CallCounters::new();
+    static SLOT_SITE: CallSite = CallSite::counted(SiteName::Fixed("slot"), &SLOT_COUNTERS);
+
+    #[test]
+    fn debug_builds_count_in_the_shared_slot_others_in_the_threads_own() {
+        let recorder = Recorder::counted(&SLOT_COUNTERS);
+        SyncGuard::<false>::enter(&SLOT_SITE, recorder).exit(Outcome::Ok);
+        drop(SyncGuard::<false>::enter_in_place(&SLOT_SITE, recorder));
+        let guard = AsyncGuard::<false>::enter(recorder);
+        guard.exit(Outcome::Ok);
+        let shared = SLOT_COUNTERS.cell(Slot::SHARED).atomic(Field::Ok as usize);
+        let expected = if cfg!(debug_assertions) { 3 } else { 0 };
+        assert_eq!(shared.load(crate::sync::Ordering::Relaxed), expected);
+        assert_eq!(SLOT_COUNTERS.totals(crate::counter::pool()).ok, 3);
     }
 }
