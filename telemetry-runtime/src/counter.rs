@@ -305,6 +305,13 @@ impl CallCounters {
         }
     }
 
+    /// [`add`](Self::add) to the shared slot, in fewer steps: unoptimized
+    /// builds count there only (see the `guard` module), one call at a time.
+    #[inline(always)]
+    pub(crate) fn add_shared(&self, field: Field, n: u64) {
+        self.cells.first().0[field as usize].fetch_add(n, Ordering::Release);
+    }
+
     /// Records one latency sample's sum, minimum and maximum.
     #[inline(always)]
     pub fn record_latency(&self, slot: Slot, ticks: u64) {
@@ -317,8 +324,15 @@ impl CallCounters {
         let max = &cell.0[Field::MaxTicks as usize];
         if slot.is_shared() {
             sum.fetch_add(ticks, Ordering::Relaxed);
-            min_inverted.fetch_max(!ticks, Ordering::Relaxed);
-            max.fetch_max(ticks, Ordering::Relaxed);
+            // A load first: most latencies are no new extreme, and a load is
+            // cheaper than a read-modify-write (and, unoptimized, than a call
+            // into `fetch_max`'s generic code).
+            if !ticks > min_inverted.load(Ordering::Relaxed) {
+                min_inverted.fetch_max(!ticks, Ordering::Relaxed);
+            }
+            if ticks > max.load(Ordering::Relaxed) {
+                max.fetch_max(ticks, Ordering::Relaxed);
+            }
         } else {
             sum.store(
                 sum.load(Ordering::Relaxed).wrapping_add(ticks),

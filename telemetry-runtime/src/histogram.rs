@@ -188,10 +188,16 @@ impl Histogram {
             return;
         }
         let index = index_of(value);
-        // `min` only proves the index in bounds to the compiler (a value up to
-        // MAX_TRACKED has a bucket index below BUCKETS): a compare where `%`
-        // would be a multiplication, and no panic path in the hot path.
-        let (group_index, sub) = ((index / SUB).min(GROUPS - 1), index % SUB);
+        // The bound only proves the index in range to the compiler (a value up
+        // to MAX_TRACKED has a bucket index below BUCKETS): a compare where `%`
+        // would be a multiplication, and no panic path in the hot path. An `if`
+        // rather than `min`, which an unoptimized build calls.
+        let group_index = if index / SUB < GROUPS {
+            index / SUB
+        } else {
+            GROUPS - 1
+        };
+        let sub = index % SUB;
         let group = match buckets.group(group_index) {
             Some(group) => group,
             None => buckets.install_group(group_index, slot),
