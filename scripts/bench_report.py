@@ -153,7 +153,7 @@ WHY_MISSED = {
     "debug `#[counted]`":
         "a debug build counts in the shared slot with one `fetch_add` each for "
         "the start and the end, and keeps no thread-local marks (under callgrind: "
-        "582 instructions a call over bare before, 265 now, a `fetch_add` about "
+        "582 instructions a call over bare before, 223 now, a `fetch_add` about "
         "20). What is left is unoptimized glue: the guard's own fns (about 70 "
         "instructions), the closure the body runs in and the classification of "
         "its value (about 60), two `fetch_add`s (40) and the cell lookup. Closing "
@@ -163,7 +163,7 @@ WHY_MISSED = {
         "as for `#[counted]`, plus two clock reads and the histogram's recording "
         "path unoptimized: sum, min and max, the bucket and its group's count are "
         "five more atomic read-modify-writes, each a call into core (1,338 "
-        "instructions a call over bare under callgrind before, 855 now).",
+        "instructions a call over bare under callgrind before, 789 now).",
     "32 threads × 1,000 timed fns ≤ 128 MiB (wide":
         "each (thread, fn) pair costs its 128 B counter cell, a 1 KiB bucket index "
         "and a 512 B group per power of two its latencies span: ten powers of two "
