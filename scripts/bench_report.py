@@ -152,13 +152,13 @@ WHY_MISSED = {
         "case, so the two threads share no line and no prefetched pair.",
     "debug `#[counted]`":
         "a debug build counts in the shared slot with one `fetch_add` each for "
-        "the start and the end, and keeps no thread-local marks (under callgrind: "
-        "582 instructions a call over bare before, 223 now, a `fetch_add` about "
-        "20). What is left is unoptimized glue: the guard's own fns (about 70 "
-        "instructions), the closure the body runs in and the classification of "
-        "its value (about 60), two `fetch_add`s (40) and the cell lookup. Closing "
-        "it: a debug expansion that inlines the two `fetch_add`s on the site's "
-        "shared cell and nothing else.",
+        "the start and the end, straight to the site's first cell, and keeps no "
+        "thread-local marks (under callgrind: 582 instructions a call over bare "
+        "before, 223 now, a `fetch_add` about 20). What is left is unoptimized "
+        "glue that every layer costs: the guard's own fns, the closure the body "
+        "runs in and the classification of its value (some 60), and moving the "
+        "guard. Closing it: a debug expansion with no guard type, its two "
+        "`fetch_add`s written out in the fn.",
     "debug `#[timed]`":
         "as for `#[counted]`, plus two clock reads and the histogram's recording "
         "path unoptimized: sum, min and max, the bucket and its group's count are "
