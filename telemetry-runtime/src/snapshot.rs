@@ -290,7 +290,7 @@ impl Snapshot {
 
     /// Compact JSON, the bytes `serde_json::to_string` would write.
     pub fn to_json(&self) -> String {
-        crate::json::to_string(self, false).expect("a snapshot always serializes")
+        crate::json::snapshot_to_string(self).expect("a snapshot always serializes")
     }
 
     /// Indented JSON, for people, the bytes `serde_json::to_string_pretty` would
