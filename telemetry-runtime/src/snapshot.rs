@@ -485,17 +485,20 @@ fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: boo
 /// to the same nanosecond are joined, so bounds strictly ascend.
 fn buckets_ns(counts: &HistogramCounts, scale: Scale, max_ns: u64) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::with_capacity(counts.buckets.len() + 1);
-    let overflow = (counts.overflow > 0).then_some((max_ns, counts.overflow));
-    let tracked = counts
-        .buckets
-        .iter()
-        .map(|&(index, n)| (scale.to_ns(bucket_bounds(index as usize).1), n));
-    for (upper, n) in tracked.chain(overflow) {
-        match out.last_mut() {
-            Some(last) if last.0 >= upper => last.1 += n,
-            _ => out.push((upper, n)),
-        }
+    // The bucket being built stays out of the vector until the next one's
+    // bound is known, in registers rather than behind `out.last_mut()`.
+    let mut building: Option<(u64, u64)> = None;
+    let mut add = |upper: u64, n: u64| match &mut building {
+        Some(last) if last.0 >= upper => last.1 += n,
+        _ => out.extend(building.replace((upper, n))),
+    };
+    for &(index, n) in &counts.buckets {
+        add(scale.to_ns(bucket_bounds(index as usize).1), n);
     }
+    if counts.overflow > 0 {
+        add(max_ns, counts.overflow);
+    }
+    out.extend(building);
     out
 }
 
