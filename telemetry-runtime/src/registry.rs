@@ -116,6 +116,12 @@ impl CallSite {
         }
     }
 
+    /// Whether [`name`](Self::name) is `Some`, without making the name. Once
+    /// true, it stays true.
+    pub fn has_name(&self) -> bool {
+        matches!(self.name, SiteName::Fixed(_)) || self.self_type.get().is_some()
+    }
+
     /// The name under which the site appears, or `None` for a method whose type
     /// is not known yet (it has not been called).
     pub fn name(&self) -> Option<Cow<'static, str>> {

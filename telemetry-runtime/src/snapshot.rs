@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use crate::counter::{pool, Totals};
 use crate::facts::{facts_and_choices, FactValue};
 use crate::histogram::{bucket_bounds, HistogramCounts};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
+use crate::lock::lock;
 use crate::panic;
 pub use crate::panic::CriticalError;
 use crate::registry::{call_sites, CallSite, Kind};
@@ -290,7 +292,7 @@ impl Snapshot {
 
     /// Compact JSON, the bytes `serde_json::to_string` would write.
     pub fn to_json(&self) -> String {
-        crate::json::to_string(self, false).expect("a snapshot always serializes")
+        crate::json::snapshot_to_string(self).expect("a snapshot always serializes")
     }
 
     /// Indented JSON, for people, the bytes `serde_json::to_string_pretty` would
@@ -300,13 +302,22 @@ impl Snapshot {
     }
 }
 
+/// The named call sites, sorted by name, kept from one snapshot to the next:
+/// sorting a thousand names costs as much as reading a hundred sites. The sites
+/// are fixed at link time and a site's name, once known, never changes, so the
+/// order holds as long as the number of named sites does.
+static SORTED_SITES: Mutex<Vec<(Cow<'static, str>, &'static CallSite)>> = Mutex::new(Vec::new());
+
 fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
-    let mut sites: Vec<(Cow<'static, str>, &'static CallSite)> = call_sites()
-        .filter_map(|site| Some((site.name()?, site)))
-        .collect();
-    // One sort, then neighbours with one name (an explicit `name`, or trait
-    // impls of one method name) become one entry.
-    sites.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut sites = lock(&SORTED_SITES);
+    if sites.len() != call_sites().filter(|site| site.has_name()).count() {
+        *sites = call_sites()
+            .filter_map(|site| Some((site.name()?, site)))
+            .collect();
+        // One sort, then neighbours with one name (an explicit `name`, or trait
+        // impls of one method name) become one entry.
+        sites.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
     let timed = sites.iter().any(|(_, site)| site.histogram().is_some());
     let scale = if timed && level >= DetailsLevel::Summaries {
         Scale::measure()
@@ -474,17 +485,20 @@ fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: boo
 /// to the same nanosecond are joined, so bounds strictly ascend.
 fn buckets_ns(counts: &HistogramCounts, scale: Scale, max_ns: u64) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::with_capacity(counts.buckets.len() + 1);
-    let overflow = (counts.overflow > 0).then_some((max_ns, counts.overflow));
-    let tracked = counts
-        .buckets
-        .iter()
-        .map(|&(index, n)| (scale.to_ns(bucket_bounds(index as usize).1), n));
-    for (upper, n) in tracked.chain(overflow) {
-        match out.last_mut() {
-            Some(last) if last.0 >= upper => last.1 += n,
-            _ => out.push((upper, n)),
-        }
+    // The bucket being built stays out of the vector until the next one's
+    // bound is known, in registers rather than behind `out.last_mut()`.
+    let mut building: Option<(u64, u64)> = None;
+    let mut add = |upper: u64, n: u64| match &mut building {
+        Some(last) if last.0 >= upper => last.1 += n,
+        _ => out.extend(building.replace((upper, n))),
+    };
+    for &(index, n) in &counts.buckets {
+        add(scale.to_ns(bucket_bounds(index as usize).1), n);
     }
+    if counts.overflow > 0 {
+        add(max_ns, counts.overflow);
+    }
+    out.extend(building);
     out
 }
 
