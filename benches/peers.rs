@@ -12,6 +12,7 @@
 //! |-----------------------------|---------------------------------------------------------------------|
 //! | `bare`, `bare_async`        | nothing: the baseline (the async one polled by a minimal executor)  |
 //! | `counted`                   | `#[counted]`: started + ok in this thread's cache line              |
+//! | `counted_unit`              | `#[counted]` on a fn returning `()`: body in place, drop classifies |
 //! | `timed`, `timed_fallible`   | `#[timed]`: the above, two TSC reads, min/max/sum, one bucket       |
 //! | `timed_async`               | `#[timed]` on an `async fn`, polled by the same executor            |
 //! | `timed_sample16`            | `#[timed(sample = 16)]`: counted, about 1 call in 16 timed          |
@@ -67,6 +68,14 @@ fn timed_fallible(x: u64) -> Result<u64, String> {
 #[inline(never)]
 async fn timed_async(x: u64) -> u64 {
     black_box(x).wrapping_add(1)
+}
+
+/// `#[counted]` on a fn that returns `()`: the body stays in place, and the
+/// guard's drop tells a return from an unwind by std's panic count.
+#[telemetry::counted]
+#[inline(never)]
+fn counted_unit(x: u64) {
+    black_box(black_box(x).wrapping_add(1));
 }
 
 #[path = "support/instrumented.rs"]
@@ -260,6 +269,7 @@ fn verify(
         "timed_fallible",
         "timed_async",
         "timed_sample16",
+        "counted_unit",
     ];
     let before = names.map(stats);
     let hits = SHARED.load(Ordering::Relaxed);
@@ -268,6 +278,7 @@ fn verify(
     let quanta_before = quanta_hdr.histogram.lock().unwrap().len();
     for i in 0..CHECK_CALLS {
         counted_fn(i);
+        counted_unit(i);
         timed_fn(i);
         timed_fallible(i).unwrap();
         block_on(timed_async(i));
@@ -339,6 +350,7 @@ fn per_call(c: &mut Criterion) {
         b.iter(|| block_on(bare_async(black_box(1))))
     });
     group.bench_function("counted", |b| b.iter(|| counted_fn(black_box(1))));
+    group.bench_function("counted_unit", |b| b.iter(|| counted_unit(black_box(1))));
     group.bench_function("timed", |b| b.iter(|| timed_fn(black_box(1))));
     group.bench_function("timed_fallible", |b| {
         b.iter(|| timed_fallible(black_box(1)))

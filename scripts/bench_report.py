@@ -37,6 +37,10 @@ PEERS = [
     ("counted", "telemetry", "ours",
      "`#[counted]`: this thread's slot from a thread-local, `started` and `ok` "
      "bumped by plain load+store in a cache line only this thread writes"),
+    ("counted_unit", "telemetry", "ours",
+     "`#[counted]` on a fn returning `()` (its body is its own, a `black_box` of "
+     "the sum): the body stays in place and the guard's drop tells a return "
+     "from an unwind by std's panic count, read at entry and at the drop"),
     ("timed", "telemetry", "ours",
      "`#[timed]`: the above, two TSC reads, latency sum/min/max in the same line, "
      "one histogram bucket bumped (plain load+store)"),
