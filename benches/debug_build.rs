@@ -10,11 +10,20 @@
 //! bench profile instead, it measures release code. Every case has the same body;
 //! what each adds over `bare` is compared with what a debug `fetch_add` and a
 //! debug pair of clock reads cost in the same run.
+//!
+//! Times on a shared machine swing; instruction counts do not. With
+//! `DEBUG_BUILD_CALLS=<case>:<calls>` the bench skips criterion and calls one
+//! case that many times, for a counter such as callgrind to count (what
+//! `scripts/bench` does where valgrind is installed):
+//!
+//! ```text
+//! DEBUG_BUILD_CALLS=counted:100000 valgrind --tool=callgrind target/debug/deps/debug_build-…
+//! ```
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 
 #[path = "support/instrumented.rs"]
 mod instrumented;
@@ -31,6 +40,34 @@ fn fetch_add(x: u64) -> u64 {
 /// A case: its name and the fn it calls.
 type Case = (&'static str, fn(u64) -> u64);
 
+const CASES: [Case; 5] = [
+    ("bare", bare),
+    ("fetch_add", fetch_add),
+    ("clock_pair", clock_pair),
+    ("counted", counted_fn),
+    ("timed", timed_fn),
+];
+
+/// Calls the case `spec` names (`<case>:<calls>`) that many times, after one
+/// call that sets up what a first call sets up (the thread's slot, the clock).
+fn count_calls(spec: &str) -> Result<(), String> {
+    let names = CASES.map(|(name, _)| name).join(", ");
+    let wrong = || {
+        format!("DEBUG_BUILD_CALLS={spec:?}: expected <case>:<calls>, a case of {names} and a whole number of calls")
+    };
+    let (name, calls) = spec.split_once(':').ok_or_else(wrong)?;
+    let calls: u64 = calls.parse().map_err(|_| wrong())?;
+    let (_, case) = CASES
+        .iter()
+        .find(|(case, _)| *case == name)
+        .ok_or_else(wrong)?;
+    assert_eq!(case(1), 2);
+    for i in 0..calls {
+        black_box(case(black_box(i)));
+    }
+    Ok(())
+}
+
 fn debug_build(c: &mut Criterion) {
     if cfg!(not(debug_assertions)) {
         eprintln!(
@@ -38,14 +75,7 @@ fn debug_build(c: &mut Criterion) {
         );
     }
     let mut group = c.benchmark_group("debug_build");
-    let cases: [Case; 5] = [
-        ("bare", bare),
-        ("fetch_add", fetch_add),
-        ("clock_pair", clock_pair),
-        ("counted", counted_fn),
-        ("timed", timed_fn),
-    ];
-    for (name, case) in cases {
+    for (name, case) in CASES {
         assert_eq!(case(1), 2);
         group.bench_function(name, |b| b.iter(|| case(black_box(1))));
     }
@@ -53,4 +83,22 @@ fn debug_build(c: &mut Criterion) {
 }
 
 criterion_group!(benches, debug_build);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("DEBUG_BUILD_CALLS") {
+        Ok(spec) => {
+            if let Err(message) = count_calls(&spec) {
+                eprintln!("debug_build: {message}");
+                std::process::exit(2);
+            }
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            eprintln!("debug_build: DEBUG_BUILD_CALLS is not valid UTF-8");
+            std::process::exit(2);
+        }
+        Err(std::env::VarError::NotPresent) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -222,6 +222,16 @@ def read_threads_memory(log_text):
     return found
 
 
+def read_debug_instructions(log_text):
+    """{case: instructions per call} from scripts/bench's callgrind lines."""
+    found = {}
+    for line in log_text.splitlines():
+        if line.startswith("debug_instructions "):
+            fields = dict(part.split("=", 1) for part in line.split()[1:])
+            found[fields["case"]] = int(fields["per_call"])
+    return found
+
+
 def read_memory(log_text):
     """{fns: {key: value}} from the `memory fns=...` lines of the snapshot benches."""
     memory = {}
@@ -469,6 +479,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
     # Debug build.
     debug = {name: results.get(f"debug_build/{name}") for name, _ in DEBUG_CASES}
     debug = {k: v["median"] for k, v in debug.items() if v}
+    instructions = memory.get("debug_instructions", {})
     if len(debug) == len(DEBUG_CASES):
         say("## Debug build")
         say("")
@@ -479,9 +490,18 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
         debug_rows = [[f"`{name}`", what, ns(debug[name]),
                        "—" if name == "bare" else f"{debug[name] - debug['bare']:+.1f} ns"]
                       for name, what in DEBUG_CASES]
-        say(table(["case", "what", "median / call", "over bare"], debug_rows,
-                  ["l", "l", "r", "r"]))
+        header = ["case", "what", "median / call", "over bare"]
+        if len(instructions) == len(DEBUG_CASES):
+            header += ["instructions / call", "over bare"]
+            for row, (name, _) in zip(debug_rows, DEBUG_CASES):
+                row += [f"{instructions[name]:,}",
+                        "—" if name == "bare" else f"{instructions[name] - instructions['bare']:+,}"]
+        say(table(header, debug_rows, ["l", "l"] + ["r"] * (len(header) - 2)))
         say("")
+        if len(instructions) == len(DEBUG_CASES):
+            say("*instructions*: counted by callgrind (`DEBUG_BUILD_CALLS=<case>:<calls>`, "
+                "see the bench's docs), which the machine's load does not move.")
+            say("")
 
     # Snapshot.
     say("## Snapshot cost and memory per fn")
@@ -588,12 +608,20 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
     if len(debug) == len(DEBUG_CASES):
         add = debug["fetch_add"] - debug["bare"]
         over = debug["counted"] - debug["bare"]
+        counted_instructions = timed_instructions = ""
+        if len(instructions) == len(DEBUG_CASES):
+            over_bare = {name: instructions[name] - instructions["bare"] for name in instructions}
+            counted_instructions = (f"; instructions {over_bare['counted']:+,} vs "
+                                    f"3 × {over_bare['fetch_add']:,}")
+            timed_instructions = (f"; instructions {over_bare['timed']:+,} vs "
+                                  f"{over_bare['clock_pair'] + 3 * over_bare['fetch_add']:,}")
         check("debug `#[counted]` ≤ 3× a debug `fetch_add`", over <= 3 * add,
-              f"{over:+.1f} ns vs 3 × {add:.1f} ns")
+              f"{over:+.1f} ns vs 3 × {add:.1f} ns{counted_instructions}")
         pair = debug["clock_pair"] - debug["bare"]
         over = debug["timed"] - debug["bare"]
         check("debug `#[timed]` ≤ debug clock pair + 3× `fetch_add`",
-              over <= pair + 3 * add, f"{over:+.1f} ns vs {pair + 3 * add:.1f} ns")
+              over <= pair + 3 * add,
+              f"{over:+.1f} ns vs {pair + 3 * add:.1f} ns{timed_instructions}")
     threads_memory = memory.get("threads", {})
     for fns, threads, mib in MEMORY_TARGETS:
         for spread in ("narrow", "wide"):
@@ -662,6 +690,7 @@ def generate(args):
     try:
         memory = read_memory(log_text)
         memory["threads"] = read_threads_memory(log_text)
+        memory["debug_instructions"] = read_debug_instructions(log_text)
         markdown, svg = report(results, memory, args.command, args.provisional,
                                args.loadavg, facts, args.svg, getattr(args, "started", None))
     except Missing as missing:
@@ -707,6 +736,8 @@ def self_test():
                         f"resident_bytes_per_fn=n/a buckets_per_fn=64 json_bytes={800 * fns}\n")
             f.write("threads_memory fns=1000 threads=32 spread=narrow bytes=90000000 "
                     "per_thread_fn=2812\n")
+            for i, (name, _) in enumerate(DEBUG_CASES):
+                f.write(f"debug_instructions case={name} per_call={100 + 1000 * i}\n")
         for i, (name, _) in enumerate(DEBUG_CASES):
             fake(f"debug_build/{name}", 50.0 + 10 * i)
         args = argparse.Namespace(
@@ -729,7 +760,8 @@ def self_test():
         assert "debug `#[counted]` ≤ 3× a debug `fetch_add` | met | +30.0 ns" in markdown, markdown
         assert "- level-2 snapshot of 1,000 fns ≤ 0.3 ms: it reads" not in markdown, markdown
         assert "- `#[timed]` ≤ 3 ns over the clock pair: besides" not in markdown, markdown
-        assert "| `timed` | `#[timed]` | 90.0 ns | +40.0 ns |" in markdown, markdown
+        assert "| `timed` | `#[timed]` | 90.0 ns | +40.0 ns | 4,100 | +4,000 |" in markdown, markdown
+        assert "; instructions +3,000 vs 3 × 1,000 |" in markdown, markdown
         assert "`#[counted]` ≤ 2 ns over bare | **missed**" in markdown, markdown
         assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
         assert svg.count("<rect") == len(PEERS) + 5, svg
