@@ -170,7 +170,9 @@ fn installing_again_changes_nothing() {
     );
 }
 
+// Not inlined, so an optimized build keeps its frame too.
 #[counted]
+#[inline(never)]
 fn parse_port(text: &str) -> u16 {
     text.parse().expect("test panic: a port number")
 }
@@ -199,8 +201,16 @@ fn backtraces_hold_the_apps_frames_at_level_3_only() {
     );
     let configure = backtrace
         .iter()
-        .position(|frame| frame.starts_with("panic_hook::configure at tests/panic_hook.rs:"));
-    assert!(configure.is_some(), "{backtrace:#?}");
+        .find(|frame| frame.split(" at ").next() == Some("panic_hook::configure"))
+        .unwrap_or_else(|| panic!("{backtrace:#?}"));
+    // Frames name their file and line where the build has line tables, as
+    // the default debug profile does (the release profile has none).
+    if cfg!(debug_assertions) {
+        assert!(
+            configure.starts_with("panic_hook::configure at tests/panic_hook.rs:"),
+            "{backtrace:#?}"
+        );
+    }
     for frame in backtrace {
         assert!(frame.starts_with("panic_hook::"), "not the app's: {frame}");
     }
