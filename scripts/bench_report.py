@@ -211,36 +211,28 @@ def read_results(criterion_dir):
     return results
 
 
+def log_records(log_text, kind):
+    """The `key=value` fields of each `<kind> key=value ...` line of a bench log."""
+    for line in log_text.splitlines():
+        if line.startswith(kind + " "):
+            yield dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
+
+
 def read_threads_memory(log_text):
     """{(fns, threads, spread): bytes} from the snapshot benches' threads_memory lines."""
-    found = {}
-    for line in log_text.splitlines():
-        if line.startswith("threads_memory "):
-            fields = dict(part.split("=", 1) for part in line.split()[1:])
-            key = (int(fields["fns"]), int(fields["threads"]), fields["spread"])
-            found[key] = int(fields["bytes"])
-    return found
+    return {(int(fields["fns"]), int(fields["threads"]), fields["spread"]): int(fields["bytes"])
+            for fields in log_records(log_text, "threads_memory")}
 
 
 def read_debug_instructions(log_text):
     """{case: instructions per call} from scripts/bench's callgrind lines."""
-    found = {}
-    for line in log_text.splitlines():
-        if line.startswith("debug_instructions "):
-            fields = dict(part.split("=", 1) for part in line.split()[1:])
-            found[fields["case"]] = int(fields["per_call"])
-    return found
+    return {fields["case"]: int(fields["per_call"])
+            for fields in log_records(log_text, "debug_instructions")}
 
 
 def read_memory(log_text):
     """{fns: {key: value}} from the `memory fns=...` lines of the snapshot benches."""
-    memory = {}
-    for line in log_text.splitlines():
-        if not line.startswith("memory "):
-            continue
-        fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
-        memory[int(fields["fns"])] = fields
-    return memory
+    return {int(fields["fns"]): fields for fields in log_records(log_text, "memory")}
 
 
 def need(results, full_id):
