@@ -175,11 +175,11 @@ WHY_MISSED = {
         "instructions a call over bare under callgrind before, 789 now).",
     "32 threads × 1,000 timed fns ≤ 128 MiB (wide":
         "each (thread, fn) pair costs its 128 B counter cell, a 1 KiB bucket index "
-        "and a 512 B group per power of two its latencies span: ten powers of two "
-        "are 6.3 KiB a pair. Closing it: groups of 16 buckets allocated on first "
-        "use, and an index that grows with the groups in use.",
+        "and a 264 B group per power of two its latencies span: ten powers of two "
+        "are 3.9 KiB a pair. Closing it: an index that grows with the groups in "
+        "use, or a sparse first form of a slot's buckets.",
     "512 threads × 100 timed fns ≤ 256 MiB (wide":
-        "as above: 6.3 KiB a (thread, fn) pair at ten powers of two.",
+        "as above: 3.9 KiB a (thread, fn) pair at ten powers of two.",
 }
 
 
@@ -526,7 +526,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
         "summaries without buckets; *static*: the call site's counters (32 cells of "
         "128 B), histogram slot pointers and registration, zero-initialized (resident "
         "only once touched); *heap*: histogram buckets allocated by the thread slot "
-        "that recorded (a 1 KiB index, then one 512 B group per power of two its "
+        "that recorded (a 1 KiB index, then one 264 B group per power of two its "
         "latencies span); *resident*: growth of the process's resident memory while "
         "the calls were recorded, divided by the fns.")
     say("")

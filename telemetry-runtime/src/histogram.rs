@@ -11,9 +11,15 @@
 //! everything else `#[timed]` does besides reading the clock. So, like the
 //! counters, buckets belong to a thread slot and only the slot's owner writes them,
 //! with a plain load and store (the shared slot 0 uses `fetch_add`). A slot's
-//! buckets are allocated lazily, one 64-bucket group (one power of two, 512 B) at a
+//! buckets are allocated lazily, one 64-bucket group (one power of two, 264 B) at a
 //! time, when a value first lands in it: a fn whose latencies span four powers of
-//! two costs 1,048 B + 4 × 512 B per thread slot that calls it, and at most 23 KiB.
+//! two costs 1,008 B + 4 × 264 B per thread slot that calls it, and at most 12 KiB.
+//!
+//! A bucket counts in 32 bits, half the memory of 64 where most of it goes (a
+//! process with hundreds of threads and a thousand fns keeps a set of buckets
+//! per thread and fn). A count is exact all the same: when a bucket reaches
+//! [`CARRY`], its writer moves that much into the bucket's high part, kept in a
+//! second array that only a group which ever carried has (see [`Group`]).
 //!
 //! Readers merge the slots; quantiles are computed there, never when recording.
 //! What a reader reads grows with the buckets in use, not with those that exist:
@@ -24,7 +30,7 @@
 
 use crate::counter::Slot;
 use crate::slots::{get_or_install, prefetch, PerSlot, Zeroed, MAX_SLOTS};
-use crate::sync::{zero, AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{yield_now, zero, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 const LINEAR_BITS: u32 = 7;
 const LINEAR: usize = 1 << LINEAR_BITS; // exact buckets for 0..128
@@ -83,21 +89,121 @@ fn bump(counter: &AtomicU64, slot: Slot) -> u64 {
 
 /// Sets `bits` in `word`, of which only `slot`'s owner writes unless it is shared.
 #[inline(always)]
-fn set_bits(word: &AtomicU64, bits: u64, slot: Slot) {
+fn set_bits(word: &AtomicU64, bits: u64, slot: Slot, order: Ordering) {
     if slot.is_shared() {
-        word.fetch_or(bits, Ordering::Relaxed);
+        word.fetch_or(bits, order);
     } else {
-        word.store(word.load(Ordering::Relaxed) | bits, Ordering::Relaxed);
+        word.store(word.load(Ordering::Relaxed) | bits, order);
     }
 }
 
-/// 64 consecutive buckets.
-struct Group([AtomicU64; SUB]);
+/// The count at which a bucket's low part is carried into its high part: the
+/// top bit of the low part, so it is never reached twice without a carry.
+#[cfg(not(loom))]
+pub const CARRY: u32 = 1 << 31;
+/// The count at which a bucket's low part is carried into its high part (small
+/// under loom, for models to reach it).
+#[cfg(loom)]
+pub const CARRY: u32 = 2;
+
+/// 64 consecutive buckets, each counting `high × CARRY + low`.
+///
+/// A bucket's writer adds to `low`; the one whose count reaches [`CARRY`] adds
+/// one to the bucket's `high`, then takes `CARRY` off `low`: the count stays
+/// the same, and `low` has its top bit set only while a carry is under way.
+/// Writers store with `Release`, so a reader that loads a `low` written after a
+/// carry (with `Acquire`) sees the raised `high`. A reader reads `high`, `low`,
+/// then `high` again, and takes a pair only if `high` did not change and no
+/// carry was under way (see [`Group::count_carried`]).
+struct Group {
+    low: [AtomicU32; SUB],
+    /// The high parts, allocated at the group's first carry: billions of
+    /// values in one bucket of one thread, in a long-running hot fn.
+    high: AtomicPtr<[AtomicU32; SUB]>,
+}
+
+impl Group {
+    /// Adds one to bucket `sub` of `slot`, of which `buckets` is the index.
+    #[inline(always)]
+    fn add(&self, sub: usize, buckets: &SlotBuckets, group: usize, slot: Slot) {
+        let low = &self.low[sub];
+        let before = if slot.is_shared() {
+            low.fetch_add(1, Ordering::Release)
+        } else {
+            let before = low.load(Ordering::Relaxed);
+            low.store(before + 1, Ordering::Release);
+            before
+        };
+        // Both almost never: a bucket's first value, and a carry.
+        if before == 0 || before + 1 >= CARRY {
+            self.rare_add(sub, before, buckets, group, slot);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rare_add(&self, sub: usize, before: u32, buckets: &SlotBuckets, group: usize, slot: Slot) {
+        if before == 0 {
+            set_bits(&buckets.nonzero[group], 1 << sub, slot, Ordering::Relaxed);
+        }
+        // Exactly one writer reaches `CARRY` (the shared slot's others, adding
+        // meanwhile, go past it).
+        if before + 1 != CARRY {
+            return;
+        }
+        let high = get_or_install(&self.high, new_high);
+        // Before the carry: a reader that sees the bit finds the high parts.
+        set_bits(&buckets.carried, 1 << group, slot, Ordering::Release);
+        if slot.is_shared() {
+            high[sub].fetch_add(1, Ordering::Release);
+            self.low[sub].fetch_sub(CARRY, Ordering::Release);
+        } else {
+            high[sub].store(high[sub].load(Ordering::Relaxed) + 1, Ordering::Release);
+            self.low[sub].store(0, Ordering::Release);
+        }
+    }
+
+    /// The count of bucket `sub`: `low` alone unless the group has carried.
+    #[inline]
+    fn count(&self, sub: usize, buckets: &SlotBuckets, group: usize) -> u64 {
+        let low = self.low[sub].load(Ordering::Acquire);
+        // Read after `low`: had `low` been written after a carry, the bit
+        // (set before the carry) would show.
+        if buckets.carried.load(Ordering::Acquire) & 1 << group == 0 {
+            u64::from(low)
+        } else {
+            self.count_carried(sub)
+        }
+    }
+
+    /// The count of bucket `sub` of a group that has carried.
+    #[cold]
+    fn count_carried(&self, sub: usize) -> u64 {
+        // SAFETY: non-null pointers come from `get_or_install` and live as
+        // long as the group; the caller saw the group's carried bit, set
+        // (`Release`) after the pointer.
+        let high = unsafe { &*self.high.load(Ordering::Acquire) };
+        loop {
+            let before = high[sub].load(Ordering::Acquire);
+            let low = self.low[sub].load(Ordering::Acquire);
+            let after = high[sub].load(Ordering::Acquire);
+            // `low` below `CARRY` and `high` unchanged around it: the pair is
+            // one the bucket had. Else a carry is under way, for a few
+            // instructions of its writer.
+            if before == after && low < CARRY {
+                return u64::from(after) * u64::from(CARRY) + u64::from(low);
+            }
+            yield_now();
+        }
+    }
+}
 
 /// One thread slot's buckets: groups allocated on first use.
 struct SlotBuckets {
     /// A bit per group whose pointer is set.
     allocated: AtomicU64,
+    /// A bit per group that has carried (whose `high` is set).
+    carried: AtomicU64,
     groups: [AtomicPtr<Group>; GROUPS],
     /// A bit per bucket of each group that is not zero. Kept here rather than in
     /// the groups, so a reader finds every bucket to read in a few adjacent
@@ -115,13 +221,7 @@ impl SlotBuckets {
     fn install_group(&self, group: usize, slot: Slot) -> &Group {
         let installed = get_or_install(&self.groups[group % GROUPS], new_group);
         // After the pointer: a reader that sees the bit finds the group.
-        if slot.is_shared() {
-            self.allocated.fetch_or(1 << group, Ordering::Release);
-        } else {
-            let allocated = self.allocated.load(Ordering::Relaxed);
-            self.allocated
-                .store(allocated | 1 << group, Ordering::Release);
-        }
+        set_bits(&self.allocated, 1 << group, slot, Ordering::Release);
         installed
     }
 
@@ -134,12 +234,20 @@ impl SlotBuckets {
 }
 
 fn new_group() -> Box<Group> {
-    Box::new(Group(std::array::from_fn(|_| zero())))
+    Box::new(Group {
+        low: std::array::from_fn(|_| AtomicU32::new(0)),
+        high: AtomicPtr::new(std::ptr::null_mut()),
+    })
+}
+
+fn new_high() -> Box<[AtomicU32; SUB]> {
+    Box::new(std::array::from_fn(|_| AtomicU32::new(0)))
 }
 
 fn new_slot_buckets() -> Box<SlotBuckets> {
     Box::new(SlotBuckets {
         allocated: zero(),
+        carried: zero(),
         groups: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
         nonzero: std::array::from_fn(|_| zero()),
         group_counts: std::array::from_fn(|_| zero()),
@@ -202,9 +310,7 @@ impl Histogram {
             Some(group) => group,
             None => buckets.install_group(group_index, slot),
         };
-        if bump(&group.0[sub], slot) == 0 {
-            set_bits(&buckets.nonzero[group_index], 1 << sub, slot);
-        }
+        group.add(sub, buckets, group_index, slot);
         bump(&buckets.group_counts[group_index], slot);
     }
 
@@ -307,14 +413,14 @@ impl Histogram {
             self.for_each_slot(slots, |buckets| {
                 // A bucket written since its bit was read waits for the next read.
                 let mut bits = buckets.nonzero[group].load(Ordering::Relaxed);
-                let Some(group) = buckets.group(group) else {
+                let Some(buckets_of_group) = buckets.group(group) else {
                     return;
                 };
                 nonzero |= bits;
                 while bits != 0 {
                     let sub = bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    sums[sub] += group.0[sub].load(Ordering::Relaxed);
+                    sums[sub] += buckets_of_group.count(sub, buckets, group);
                 }
             });
             while nonzero != 0 {
@@ -354,6 +460,8 @@ impl Histogram {
         let mut bytes = self.slots.chunk_bytes();
         self.for_each_slot(MAX_SLOTS, |buckets| {
             bytes += slot_bytes(buckets.allocated.load(Ordering::Acquire).count_ones() as usize);
+            let carried = buckets.carried.load(Ordering::Acquire).count_ones() as usize;
+            bytes += carried * size_of::<[AtomicU32; SUB]>();
         });
         bytes
     }
@@ -372,8 +480,12 @@ impl Drop for Histogram {
             for group in &buckets.groups {
                 let group = group.swap(std::ptr::null_mut(), Ordering::Acquire);
                 if !group.is_null() {
-                    // SAFETY: as above.
-                    drop(unsafe { Box::from_raw(group) });
+                    // SAFETY: as above, for the group and its high parts.
+                    let group = unsafe { Box::from_raw(group) };
+                    let high = group.high.swap(std::ptr::null_mut(), Ordering::Acquire);
+                    if !high.is_null() {
+                        drop(unsafe { Box::from_raw(high) });
+                    }
                 }
             }
         });
@@ -566,7 +678,61 @@ mod tests {
         let buckets = unsafe { &*pointer };
         let index = index_of(value);
         let group = buckets.group(index / SUB).expect("`record` installed it");
-        group.0[index % SUB].store(count, Ordering::Relaxed);
+        let (high, low) = (count / u64::from(CARRY), count % u64::from(CARRY));
+        group.low[index % SUB].store(low as u32, Ordering::Relaxed);
+        if high != 0 {
+            get_or_install(&group.high, new_high)[index % SUB]
+                .store(high as u32, Ordering::Relaxed);
+            set_bits(
+                &buckets.carried,
+                1 << (index / SUB),
+                slot,
+                Ordering::Release,
+            );
+        }
+    }
+
+    #[test]
+    fn a_bucket_carries_into_its_high_part_and_keeps_its_count() {
+        let pool = crate::counter::SlotPool::new();
+        let owned = pool.claim();
+        let histogram = Histogram::new();
+        let carry = u64::from(CARRY);
+        // Each slot's bucket one short of a carry, then past it; the owner's
+        // a second time, from a count already carried once.
+        preload(&histogram, owned, 1000, carry - 1);
+        preload(&histogram, Slot::SHARED, 1000, carry - 1);
+        for slot in [owned, Slot::SHARED] {
+            histogram.record(slot, 1000);
+            assert_eq!(
+                histogram.read(MAX_SLOTS).count(),
+                2 * carry - 1 + 2 * u64::from(slot.is_shared())
+            );
+            histogram.record(slot, 1000);
+        }
+        assert_eq!(
+            histogram.read(MAX_SLOTS).buckets,
+            vec![(index_of(1000) as u32, 2 * carry + 2)]
+        );
+        preload(&histogram, owned, 1000, 3 * carry - 1);
+        histogram.record(owned, 1000);
+        histogram.record(owned, 1000);
+        assert_eq!(histogram.read(MAX_SLOTS).count(), 4 * carry + 2);
+        let high = |slot: Slot| {
+            let buckets = unsafe { &*histogram.slots.get(slot.index()).load(Ordering::Acquire) };
+            let group = buckets.group(index_of(1000) / SUB).unwrap();
+            let high = unsafe { &*group.high.load(Ordering::Acquire) };
+            (
+                high[index_of(1000) % SUB].load(Ordering::Relaxed),
+                group.low[index_of(1000) % SUB].load(Ordering::Relaxed),
+            )
+        };
+        assert_eq!(high(owned), (3, 1), "carried into the high part");
+        assert_eq!(high(Slot::SHARED), (1, 1));
+        assert_eq!(
+            histogram.allocated_bytes(),
+            2 * slot_bytes(1) + 2 * size_of::<[AtomicU32; SUB]>()
+        );
     }
 
     #[test]

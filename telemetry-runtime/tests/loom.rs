@@ -23,7 +23,7 @@ use loom::sync::Arc;
 use loom::thread;
 use telemetry_runtime::__private_0_1_0::counter::{CallCounters, Field, Slot, SlotPool, Totals};
 use telemetry_runtime::__private_0_1_0::histogram::{
-    bucket_bounds, Histogram, HistogramCounts, BUCKETS,
+    bucket_bounds, Histogram, HistogramCounts, BUCKETS, CARRY,
 };
 
 /// Explores `f` with at most `preemptions` forced thread switches per execution:
@@ -452,6 +452,77 @@ fn histogram_slot_handover_loses_no_record() {
     });
     REUSED.assert_reached("the second recorder reuses the first one's slot");
     SAW_PARTIAL.assert_reached("a read sees some records but not all");
+}
+
+/// Threads record into one bucket, `records[i]` values each and past its
+/// [`CARRY`] in all, in slots of their own (`exclusive`) or the shared slot,
+/// while this thread reads twice. No read sees a carry half done (the count
+/// doubled, or dropped to the low part): reads stay within what was recorded
+/// and never go backwards, and the last is exact. Returns whether a read
+/// during the records saw the carried count.
+fn reads_across_a_carry(records: &[u64], exclusive: bool) -> bool {
+    let pool = Arc::new(SlotPool::new());
+    let histogram = Arc::new(Histogram::new());
+    let recorders: Vec<_> = records
+        .iter()
+        .map(|&records| {
+            let (pool, histogram) = (pool.clone(), histogram.clone());
+            thread::spawn(move || {
+                let slot = if exclusive {
+                    pool.claim()
+                } else {
+                    Slot::SHARED
+                };
+                for _ in 0..records {
+                    histogram.record(slot, 40);
+                }
+            })
+        })
+        .collect();
+    let expected = [(bucket_of(40), records.iter().sum())];
+    thread::yield_now();
+    let first = histogram.read(pool.cells_in_use());
+    let second = histogram.read(pool.cells_in_use());
+    let carried = [&first, &second]
+        .into_iter()
+        .filter(|read| assert_bounded(read, &expected) >= u64::from(CARRY))
+        .count();
+    assert_histogram_not_backwards(&first, &second);
+    for recorder in recorders {
+        recorder.join().unwrap();
+    }
+    let last = histogram.read(pool.cells_in_use());
+    assert_histogram_not_backwards(&second, &last);
+    assert_eq!(last.buckets, expected);
+    carried > 0
+}
+
+/// An owner records one value past its bucket's [`CARRY`], with a plain load
+/// and store, while a reader reads (see [`reads_across_a_carry`]).
+#[test]
+fn an_owners_carry_is_never_read_half_done() {
+    static SAW_CARRIED: Seen = Seen::new();
+    check(2, || {
+        if reads_across_a_carry(&[u64::from(CARRY) + 1], true) {
+            SAW_CARRIED.mark();
+        }
+    });
+    SAW_CARRIED.assert_reached("a read while the recorder runs sees the carried count");
+}
+
+/// Two threads add to one bucket of the shared slot past its [`CARRY`]: the
+/// one that reaches it carries while the other may go on adding (see
+/// [`reads_across_a_carry`]).
+#[test]
+fn a_shared_carry_races_other_adds_and_loses_nothing() {
+    static SAW_CARRIED: Seen = Seen::new();
+    check(2, || {
+        let half = u64::from(CARRY) / 2;
+        if reads_across_a_carry(&[half + 1, half], false) {
+            SAW_CARRIED.mark();
+        }
+    });
+    SAW_CARRIED.assert_reached("a read while the recorders run sees the carried count");
 }
 
 /// A `#[timed]` call counts its latency (counters and histogram) before its
