@@ -349,32 +349,37 @@ impl Histogram {
     /// bucket holding the group's count. [`HistogramCounts::quantiles`] and
     /// [`HistogramCounts::count`] of the result are those of a full read; its
     /// buckets are not for showing.
-    pub fn read_for_quantiles(
+    pub fn read_for_quantiles<const N: usize>(
         &self,
         slots: usize,
-        quantiles: &[f64],
+        quantiles: &[f64; N],
         counts: &mut HistogramCounts,
     ) {
         let mut group_counts = [0u64; GROUPS];
-        let mut overflow = 0;
+        let (mut in_use, mut total) = (0u64, 0);
         self.for_each_slot(slots, |buckets| {
             let mut allocated = buckets.allocated.load(Ordering::Acquire);
+            in_use |= allocated;
             while allocated != 0 {
                 let group = allocated.trailing_zeros() as usize;
                 allocated &= allocated - 1;
-                group_counts[group] += buckets.group_counts[group].load(Ordering::Relaxed);
+                let count = buckets.group_counts[group].load(Ordering::Relaxed);
+                group_counts[group] += count;
+                total += count;
             }
-            overflow += buckets.overflow.load(Ordering::Relaxed);
+            total += buckets.overflow.load(Ordering::Relaxed);
         });
-        let total = group_counts.iter().sum::<u64>() + overflow;
-        let mut wanted = 0u64;
-        for &q in quantiles {
-            let rank = quantile_rank(q, total);
-            let mut seen = 0;
-            if let Some(group) = group_counts.iter().position(|&n| {
-                seen += n;
-                seen >= rank
-            }) {
+        // One pass over the groups in use and the ranks, both in order: a
+        // group is wanted if a quantile's rank falls among its values.
+        let mut ranks = quantiles.map(|q| quantile_rank(q, total));
+        ranks.sort_unstable();
+        let mut ranks = ranks.into_iter().peekable();
+        let (mut wanted, mut seen) = (0u64, 0);
+        while in_use != 0 {
+            let group = in_use.trailing_zeros() as usize;
+            in_use &= in_use - 1;
+            seen += group_counts[group];
+            while ranks.next_if(|&rank| rank <= seen).is_some() {
                 wanted |= 1 << group;
             }
         }
@@ -501,10 +506,12 @@ impl Default for Histogram {
 /// The rank (from 1) of the value at quantile `q` among `total` values.
 fn quantile_rank(q: f64, total: u64) -> u64 {
     let exact = q.clamp(0.0, 1.0) * total as f64;
-    // `ceil` by hand: without SSE4.1 `f64::ceil` is a libm call.
-    let truncated = exact as u64;
-    let rank = truncated + u64::from((truncated as f64) < exact);
-    rank.max(1)
+    // `ceil` by hand: without SSE4.1 `f64::ceil` is a libm call. Through
+    // `i64`, which x86_64 converts from and to `f64` in one instruction each
+    // (`u64` takes a dozen); no count comes near `i64::MAX`.
+    let truncated = exact as i64;
+    let rank = truncated + i64::from((truncated as f64) < exact);
+    (rank as u64).max(1)
 }
 
 /// Counts read from a [`Histogram`]: the non-empty buckets in ascending order and

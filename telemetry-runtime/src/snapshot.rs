@@ -306,19 +306,33 @@ impl Snapshot {
 /// sorting a thousand names costs as much as reading a hundred sites. The sites
 /// are fixed at link time and a site's name, once known, never changes, so the
 /// order holds as long as the number of named sites does.
-static SORTED_SITES: Mutex<Vec<(Cow<'static, str>, &'static CallSite)>> = Mutex::new(Vec::new());
+static SORTED_SITES: Mutex<Vec<SortedSite>> = Mutex::new(Vec::new());
+
+/// A named call site, in the order of [`SORTED_SITES`].
+struct SortedSite {
+    name: Cow<'static, str>,
+    site: &'static CallSite,
+    /// Whether the site before has the same name (an explicit `name`, or
+    /// trait impls of one method name): the two make one entry.
+    joins_previous: bool,
+}
 
 fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
     let mut sites = lock(&SORTED_SITES);
     if sites.len() != call_sites().filter(|site| site.has_name()).count() {
-        *sites = call_sites()
+        let mut named: Vec<_> = call_sites()
             .filter_map(|site| Some((site.name()?, site)))
             .collect();
-        // One sort, then neighbours with one name (an explicit `name`, or trait
-        // impls of one method name) become one entry.
-        sites.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        *sites = (0..named.len())
+            .map(|i| SortedSite {
+                joins_previous: i > 0 && named[i - 1].0 == named[i].0,
+                name: named[i].0.clone(),
+                site: named[i].1,
+            })
+            .collect();
     }
-    let timed = sites.iter().any(|(_, site)| site.histogram().is_some());
+    let timed = sites.iter().any(|sorted| sorted.site.histogram().is_some());
     let scale = if timed && level >= DetailsLevel::Summaries {
         Scale::measure()
     } else {
@@ -334,21 +348,26 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
     let slots = pool().cells_in_use();
     let histograms = level >= DetailsLevel::Summaries;
     let prefetch_ahead = |index: usize| {
-        if let Some((_, site)) = sites.get(index + PREFETCH_STATICS) {
+        if let Some(SortedSite { site, .. }) = sites.get(index + PREFETCH_STATICS) {
             site.counters().prefetch(pool());
             if let (true, Some(histogram)) = (histograms, site.histogram()) {
                 histogram.prefetch_slots(slots);
             }
         }
-        if let (true, Some((_, site))) = (histograms, sites.get(index + PREFETCH_INDEX)) {
+        if let (true, Some(SortedSite { site, .. })) =
+            (histograms, sites.get(index + PREFETCH_INDEX))
+        {
             if let Some(histogram) = site.histogram() {
                 histogram.prefetch_index(slots);
             }
         }
     };
     let mut position = 0;
-    for same_name in sites.chunk_by(|a, b| a.0 == b.0) {
-        let [(name, first), others @ ..] = same_name else {
+    for same_name in sites.chunk_by(|_, next| next.joins_previous) {
+        let [SortedSite {
+            name, site: first, ..
+        }, others @ ..] = same_name
+        else {
             continue;
         };
         for index in position..position + same_name.len() {
@@ -360,7 +379,7 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
         let all_buckets = level == DetailsLevel::Full || !others.is_empty();
         let mut entry = Collected::read(first, level, all_buckets, std::mem::take(&mut scratch));
         for other in others {
-            let other = Collected::read(other.1, level, true, HistogramCounts::default());
+            let other = Collected::read(other.site, level, true, HistogramCounts::default());
             entry.merge(other);
         }
         functions.push((name.to_string(), entry.stats(scale, level)));
