@@ -340,61 +340,6 @@ impl Histogram {
     /// writer marked them non-zero: a fn's latencies span a few powers of two and
     /// a few buckets in each.
     pub fn read_into(&self, slots: usize, counts: &mut HistogramCounts) {
-        self.read_groups(slots, u64::MAX, &[0; GROUPS], counts);
-    }
-
-    /// Like [`read_into`](Self::read_into), but exact only where it matters for
-    /// the `quantiles` (each in `0.0..=1.0`): buckets are read in the groups
-    /// those quantiles fall in, and every other group is one entry at its first
-    /// bucket holding the group's count. [`HistogramCounts::quantiles`] and
-    /// [`HistogramCounts::count`] of the result are those of a full read; its
-    /// buckets are not for showing.
-    pub fn read_for_quantiles<const N: usize>(
-        &self,
-        slots: usize,
-        quantiles: &[f64; N],
-        counts: &mut HistogramCounts,
-    ) {
-        let mut group_counts = [0u64; GROUPS];
-        let (mut in_use, mut total) = (0u64, 0);
-        self.for_each_slot(slots, |buckets| {
-            let mut allocated = buckets.allocated.load(Ordering::Acquire);
-            in_use |= allocated;
-            while allocated != 0 {
-                let group = allocated.trailing_zeros() as usize;
-                allocated &= allocated - 1;
-                let count = buckets.group_counts[group].load(Ordering::Relaxed);
-                group_counts[group] += count;
-                total += count;
-            }
-            total += buckets.overflow.load(Ordering::Relaxed);
-        });
-        // One pass over the groups in use and the ranks, both in order: a
-        // group is wanted if a quantile's rank falls among its values.
-        let mut ranks = quantiles.map(|q| quantile_rank(q, total));
-        ranks.sort_unstable();
-        let mut ranks = ranks.into_iter().peekable();
-        let (mut wanted, mut seen) = (0u64, 0);
-        while in_use != 0 {
-            let group = in_use.trailing_zeros() as usize;
-            in_use &= in_use - 1;
-            seen += group_counts[group];
-            while ranks.next_if(|&rank| rank <= seen).is_some() {
-                wanted |= 1 << group;
-            }
-        }
-        self.read_groups(slots, wanted, &group_counts, counts);
-    }
-
-    /// Reads the buckets of the groups in `wanted`; every other group with a
-    /// count in `lumps` becomes one entry at its first bucket.
-    fn read_groups(
-        &self,
-        slots: usize,
-        wanted: u64,
-        lumps: &[u64; GROUPS],
-        counts: &mut HistogramCounts,
-    ) {
         counts.buckets.clear();
         counts.overflow = 0;
         let mut allocated = 0u64;
@@ -408,33 +353,100 @@ impl Histogram {
             let group = allocated.trailing_zeros() as usize;
             allocated &= allocated - 1;
             let first = (group * SUB) as u32;
-            if wanted & (1 << group) == 0 {
-                if lumps[group] != 0 {
-                    counts.buckets.push((first, lumps[group]));
-                }
+            self.read_group(slots, group, &mut sums, |sub, sum| {
+                counts.buckets.push((first + sub as u32, sum));
+            });
+        }
+    }
+
+    /// The count and the values at `quantiles` (each in `0.0..=1.0`, ascending) that a
+    /// [`read`](Self::read) would give ([`HistogramCounts::count`] and
+    /// [`HistogramCounts::quantiles`]), reading buckets only in the groups the
+    /// quantiles fall in: a latency summary, from each slot's per-group counts
+    /// and a few groups' buckets.
+    pub fn read_quantiles<const N: usize>(
+        &self,
+        slots: usize,
+        quantiles: &[f64; N],
+    ) -> QuantileValues<N> {
+        let mut group_counts = [0u64; GROUPS];
+        let (mut in_use, mut count) = (0u64, 0);
+        self.for_each_slot(slots, |buckets| {
+            let mut allocated = buckets.allocated.load(Ordering::Acquire);
+            in_use |= allocated;
+            while allocated != 0 {
+                let group = allocated.trailing_zeros() as usize;
+                allocated &= allocated - 1;
+                let in_group = buckets.group_counts[group].load(Ordering::Relaxed);
+                group_counts[group] += in_group;
+                count += in_group;
+            }
+            count += buckets.overflow.load(Ordering::Relaxed);
+        });
+        debug_assert!(quantiles.is_sorted(), "quantiles ascend: {quantiles:?}");
+        let ranks = quantiles.map(|q| quantile_rank(q, count));
+        let mut values = [None; N];
+        // The next rank to place, and the values in the groups before this one.
+        let (mut next, mut seen, mut sums) = (0, 0, [0u64; SUB]);
+        while in_use != 0 && next < N {
+            let group = in_use.trailing_zeros() as usize;
+            in_use &= in_use - 1;
+            let below = seen;
+            seen += group_counts[group];
+            if ranks[next] > seen {
                 continue;
             }
-            let mut nonzero = 0u64;
-            self.for_each_slot(slots, |buckets| {
-                // A bucket written since its bit was read waits for the next read.
-                let mut bits = buckets.nonzero[group].load(Ordering::Relaxed);
-                let Some(buckets_of_group) = buckets.group(group) else {
-                    return;
-                };
-                nonzero |= bits;
-                while bits != 0 {
-                    let sub = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    sums[sub] += buckets_of_group.count(sub, buckets, group);
+            // Buckets written since the group counts were read may put a rank
+            // in a later bucket, or past this group's buckets: then its last.
+            let (mut walked, mut last) = (below, group * SUB);
+            self.read_group(slots, group, &mut sums, |sub, sum| {
+                walked += sum;
+                last = group * SUB + sub;
+                while next < N && ranks[next] <= walked {
+                    values[next] = Some(midpoint(last));
+                    next += 1;
                 }
             });
-            while nonzero != 0 {
-                let sub = nonzero.trailing_zeros();
-                nonzero &= nonzero - 1;
-                let sum = std::mem::take(&mut sums[sub as usize]);
-                if sum != 0 {
-                    counts.buckets.push((first + sub, sum));
-                }
+            while next < N && ranks[next] <= seen {
+                values[next] = Some(midpoint(last));
+                next += 1;
+            }
+        }
+        // Ranks past every group fall among the overflow values: `None`.
+        QuantileValues { count, values }
+    }
+
+    /// Sums group `group`'s buckets over the first `slots` slots, in `sums`
+    /// (all zero, and left so), and hands each non-zero one to `f` as
+    /// `(bucket within the group, count)`, in ascending order.
+    #[inline]
+    fn read_group(
+        &self,
+        slots: usize,
+        group: usize,
+        sums: &mut [u64; SUB],
+        mut f: impl FnMut(usize, u64),
+    ) {
+        let mut nonzero = 0u64;
+        self.for_each_slot(slots, |buckets| {
+            // A bucket written since its bit was read waits for the next read.
+            let mut bits = buckets.nonzero[group].load(Ordering::Relaxed);
+            let Some(buckets_of_group) = buckets.group(group) else {
+                return;
+            };
+            nonzero |= bits;
+            while bits != 0 {
+                let sub = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                sums[sub] += buckets_of_group.count(sub, buckets, group);
+            }
+        });
+        while nonzero != 0 {
+            let sub = nonzero.trailing_zeros() as usize;
+            nonzero &= nonzero - 1;
+            let sum = std::mem::take(&mut sums[sub]);
+            if sum != 0 {
+                f(sub, sum);
             }
         }
     }
@@ -503,6 +515,12 @@ impl Default for Histogram {
     }
 }
 
+/// The value a quantile falling in bucket `index` reports.
+fn midpoint(index: usize) -> u64 {
+    let (low, high) = bucket_bounds(index);
+    low + (high - low).div_ceil(2)
+}
+
 /// The rank (from 1) of the value at quantile `q` among `total` values.
 fn quantile_rank(q: f64, total: u64) -> u64 {
     let exact = q.clamp(0.0, 1.0) * total as f64;
@@ -512,6 +530,15 @@ fn quantile_rank(q: f64, total: u64) -> u64 {
     let truncated = exact as i64;
     let rank = truncated + i64::from((truncated as f64) < exact);
     (rank as u64).max(1)
+}
+
+/// What [`Histogram::read_quantiles`] reads: what a latency summary needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuantileValues<const N: usize> {
+    /// Number of values counted, overflow included.
+    pub count: u64,
+    /// The value at each quantile, as [`HistogramCounts::quantiles`] gives it.
+    pub values: [Option<u64>; N],
 }
 
 /// Counts read from a [`Histogram`]: the non-empty buckets in ascending order and
@@ -596,10 +623,7 @@ impl HistogramCounts {
                 }
             }
             *slot = if seen >= rank {
-                current.map(|index| {
-                    let (low, high) = bucket_bounds(index as usize);
-                    low + (high - low).div_ceil(2)
-                })
+                current.map(|index| midpoint(index as usize))
             } else {
                 None
             };
@@ -776,29 +800,31 @@ mod tests {
     }
 
     #[test]
-    fn a_read_for_quantiles_gives_the_quantiles_of_a_full_read() {
+    fn a_read_of_quantiles_gives_those_of_a_full_read() {
         let pool = crate::counter::SlotPool::new();
         let (one, two) = (pool.claim(), pool.claim());
         let histogram = Histogram::new();
+        let agree = |quantiles: &[f64; 7]| {
+            let full = histogram.read(MAX_SLOTS);
+            let read = histogram.read_quantiles(MAX_SLOTS, quantiles);
+            assert_eq!(read.count, full.count());
+            assert_eq!(read.values, full.quantiles(*quantiles), "at {quantiles:?}");
+        };
+        let quantiles = [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0];
+        agree(&quantiles);
+        histogram.record(two, 5_000);
+        agree(&quantiles);
         // Log-uniform over 2^7 .. 2^27, on two slots and the shared one.
         for k in 0..20_000u64 {
             let value = (128.0 * 2f64.powf(20.0 * (k * 7919 % 20_000) as f64 / 20_000.0)) as u64;
             let slot = [one, two, Slot::SHARED][(k % 3) as usize];
             histogram.record(slot, value);
         }
+        agree(&quantiles);
+        // With ranks in one bucket, and the top ones among the overflow values.
         histogram.record(one, MAX_TRACKED + 1);
-        let quantiles = [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0];
-        let full = histogram.read(MAX_SLOTS);
-        let mut partial = HistogramCounts::default();
-        histogram.read_for_quantiles(MAX_SLOTS, &quantiles, &mut partial);
-        assert_eq!(partial.count(), full.count());
-        assert_eq!(partial.quantiles(quantiles), full.quantiles(quantiles));
-        assert!(
-            partial.buckets.len() < full.buckets.len() / 2,
-            "{} of {} buckets read",
-            partial.buckets.len(),
-            full.buckets.len()
-        );
+        agree(&quantiles);
+        agree(&[0.0001, 0.3, 0.3, 0.5, 0.7, 0.99995, 1.0]);
     }
 
     #[test]

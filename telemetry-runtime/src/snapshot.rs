@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Scale;
 use crate::counter::{pool, Totals};
 use crate::facts::{facts_and_choices, FactValue};
-use crate::histogram::{bucket_bounds, HistogramCounts};
+use crate::histogram::{bucket_bounds, HistogramCounts, QuantileValues};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
 use crate::lock::lock;
 use crate::panic;
@@ -228,7 +228,15 @@ struct Collected {
     /// See [`CallSite::sample`].
     sample: u32,
     totals: Totals,
-    histogram: Option<HistogramCounts>,
+    histogram: Option<Latencies>,
+}
+
+/// What a snapshot reads of a histogram.
+enum Latencies {
+    /// Every bucket: for details level 3, and for sites whose counts merge.
+    Buckets(HistogramCounts),
+    /// What a summary shows: read from the groups the quantiles fall in only.
+    Quantiles(QuantileValues<{ QUANTILES.len() }>),
 }
 
 impl Snapshot {
@@ -383,7 +391,7 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
             entry.merge(other);
         }
         functions.push((name.to_string(), entry.stats(scale, level)));
-        if let Some(buffer) = entry.histogram {
+        if let Some(Latencies::Buckets(buffer)) = entry.histogram {
             scratch = buffer;
         }
     }
@@ -410,15 +418,19 @@ impl Collected {
             self.histogram = None;
         }
         self.totals.absorb(&totals);
+        // Sites to merge read every bucket (see `read`).
         match (self.kind, &mut self.histogram, histogram) {
-            (Kind::Timed, Some(counts), Some(other)) => counts.merge(&other),
+            (Kind::Timed, Some(Latencies::Buckets(counts)), Some(Latencies::Buckets(other))) => {
+                counts.merge(&other)
+            }
             (Kind::Timed, slot @ None, other) => *slot = other,
             _ => {}
         }
     }
 
-    /// Reads a site's counters and, from level 2 on, its histogram into `buffer`:
-    /// all of its buckets, or (`all_buckets` false) what its quantiles need.
+    /// Reads a site's counters and, from level 2 on, its histogram: all of its
+    /// buckets (into `buffer`), or (`all_buckets` false, for a site that
+    /// merges with none) what its quantiles need.
     fn read(
         site: &CallSite,
         level: DetailsLevel,
@@ -431,12 +443,12 @@ impl Collected {
         let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
             (true, Some(histogram)) => {
                 let slots = pool().cells_in_use();
-                if all_buckets {
+                Some(if all_buckets {
                     histogram.read_into(slots, &mut buffer);
+                    Latencies::Buckets(buffer)
                 } else {
-                    histogram.read_for_quantiles(slots, &QUANTILES, &mut buffer);
-                }
-                Some(buffer)
+                    Latencies::Quantiles(histogram.read_quantiles(slots, &QUANTILES))
+                })
             }
             _ => None,
         };
@@ -458,9 +470,9 @@ impl Collected {
             panics: totals.panics,
             cancelled: totals.cancelled,
             in_flight: totals.in_flight(),
-            latency_ns: self.histogram.as_ref().map(|counts| Latency {
+            latency_ns: self.histogram.as_ref().map(|read| Latency {
                 sample: (self.sample > 1).then_some(self.sample),
-                ..latency(counts, &totals, scale, level == DetailsLevel::Full)
+                ..latency(read, &totals, scale, level == DetailsLevel::Full)
             }),
         }
     }
@@ -475,13 +487,16 @@ const PREFETCH_INDEX: usize = 4;
 /// The quantiles a latency summary shows.
 const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
-/// Summarizes tick counts in nanoseconds.
-fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: bool) -> Latency {
-    let count = counts.count();
+/// Summarizes tick counts in nanoseconds, with the buckets if `buckets` and
+/// they were read.
+fn latency(read: &Latencies, totals: &Totals, scale: Scale, buckets: bool) -> Latency {
+    let (count, [p50, p90, p99, p999]) = match read {
+        Latencies::Buckets(counts) => (counts.count(), counts.quantiles(QUANTILES)),
+        Latencies::Quantiles(summary) => (summary.count, summary.values),
+    };
     let min = scale.to_ns(totals.min_ticks.unwrap_or(0));
     let max = scale.to_ns(totals.max_ticks);
     let in_range = |ticks: Option<u64>| ticks.map_or(max, |t| scale.to_ns(t).clamp(min, max));
-    let [p50, p90, p99, p999] = counts.quantiles(QUANTILES);
     Latency {
         count,
         sample: None,
@@ -496,7 +511,10 @@ fn latency(counts: &HistogramCounts, totals: &Totals, scale: Scale, buckets: boo
         p90: in_range(p90),
         p99: in_range(p99),
         p999: in_range(p999),
-        buckets: buckets.then(|| buckets_ns(counts, scale, max)),
+        buckets: match read {
+            Latencies::Buckets(counts) if buckets => Some(buckets_ns(counts, scale, max)),
+            _ => None,
+        },
     }
 }
 
@@ -580,7 +598,7 @@ mod tests {
             ..Totals::default()
         };
         let scale = Scale::from_ns_per_tick(0.4);
-        let summary = latency(&counts, &totals, scale, true);
+        let summary = latency(&Latencies::Buckets(counts), &totals, scale, true);
         assert_eq!(summary.count, 10_000_000_000);
         assert_eq!((summary.min, summary.max), (40, 400_000));
         assert_eq!(summary.mean, scale.to_ns(totals.sum_ticks / summary.count));
@@ -605,7 +623,12 @@ mod tests {
         }
         totals.min_ticks = Some(1000);
         totals.max_ticks = 1002;
-        let summary = latency(&histogram.read(1), &totals, Scale::IDENTITY, true);
+        let summary = latency(
+            &Latencies::Buckets(histogram.read(1)),
+            &totals,
+            Scale::IDENTITY,
+            true,
+        );
         assert_eq!((summary.min, summary.max, summary.mean), (1000, 1002, 1001));
         assert_eq!(summary.sum, Some(3003));
         for q in [summary.p50, summary.p90, summary.p99, summary.p999] {
