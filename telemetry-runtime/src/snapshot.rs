@@ -15,7 +15,7 @@ use crate::counter::{pool, Totals};
 use crate::facts::{facts_and_choices, FactValue};
 use crate::histogram::{bucket_bounds, HistogramCounts, QuantileValues};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
-use crate::lock::lock;
+use crate::lock::try_lock;
 use crate::panic;
 pub use crate::panic::CriticalError;
 use crate::registry::{call_sites, CallSite, Kind};
@@ -313,7 +313,9 @@ impl Snapshot {
 /// The named call sites, sorted by name, kept from one snapshot to the next:
 /// sorting a thousand names costs as much as reading a hundred sites. The sites
 /// are fixed at link time and a site's name, once known, never changes, so the
-/// order holds as long as the number of named sites does.
+/// order holds as long as the number of named sites does. A snapshot taken
+/// while another holds it (on another thread, or in a panic hook run during
+/// one) sorts a list of its own rather than wait.
 static SORTED_SITES: Mutex<Vec<SortedSite>> = Mutex::new(Vec::new());
 
 /// A named call site, in the order of [`SORTED_SITES`].
@@ -326,7 +328,8 @@ struct SortedSite {
 }
 
 fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
-    let mut sites = lock(&SORTED_SITES);
+    let (mut cached, mut own) = (try_lock(&SORTED_SITES), Vec::new());
+    let sites = cached.as_deref_mut().unwrap_or(&mut own);
     if sites.len() != call_sites().filter(|site| site.has_name()).count() {
         let mut named: Vec<_> = call_sites()
             .filter_map(|site| Some((site.name()?, site)))
@@ -544,6 +547,20 @@ mod tests {
     use super::*;
     use crate::counter::Slot;
     use crate::histogram::Histogram;
+
+    /// As in a panic hook that snapshots while a snapshot of the same thread
+    /// unwinds: the list of sites is held, and the snapshot does not wait.
+    #[test]
+    fn a_snapshot_while_the_site_list_is_held_sorts_its_own() {
+        let held = crate::lock::lock(&SORTED_SITES);
+        let during = Snapshot::take(DetailsLevel::Summaries);
+        drop(held);
+        let after = Snapshot::take(DetailsLevel::Summaries);
+        assert_eq!(
+            during.functions.keys().collect::<Vec<_>>(),
+            after.functions.keys().collect::<Vec<_>>()
+        );
+    }
 
     #[test]
     fn details_levels_parse_and_reject() {
