@@ -307,9 +307,10 @@ impl CallCounters {
 
     /// [`add`](Self::add) to the shared slot, in fewer steps: unoptimized
     /// builds count there only (see the `guard` module), one call at a time.
+    /// `field` is a [`Field`] as `usize` (an `Outcome` as `usize` is its field).
     #[inline(always)]
-    pub(crate) fn add_shared(&self, field: Field, n: u64) {
-        self.cells.first().0[field as usize].fetch_add(n, Ordering::Release);
+    pub(crate) fn add_shared(&self, field: usize, n: u64) {
+        self.cells.first().0[field].fetch_add(n, Ordering::Release);
     }
 
     /// Records one latency sample's sum, minimum and maximum.
