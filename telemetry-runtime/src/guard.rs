@@ -334,8 +334,8 @@ impl<const TIMED: bool, const SAMPLE: u32> Drop for SyncGuard<TIMED, SAMPLE> {
 ///
 /// It counts as [`SyncGuard`] does, always in the shared slot, with one atomic
 /// read-modify-write at entry and one at exit, and keeps no [`innermost`] mark.
-/// Nothing in it is generic or inlined into the caller, and it is two words
-/// (passed in registers): unoptimized, every temporary of inlined glue is a
+/// Nothing in it is generic or inlined into the caller, and it is one word,
+/// passed in a register: unoptimized, every temporary of inlined glue is a
 /// stack store and a load in the user's fn, and every constant `if` a branch.
 /// Counts stay exact whether the runtime itself was built with debug
 /// assertions or not: whatever else counts in the shared slot does so with
@@ -343,24 +343,19 @@ impl<const TIMED: bool, const SAMPLE: u32> Drop for SyncGuard<TIMED, SAMPLE> {
 #[must_use]
 pub struct DebugGuard {
     counters: &'static CallCounters,
-    /// As in [`SyncGuard`].
-    unwinding_at_entry: bool,
 }
 
 impl DebugGuard {
     /// [`SyncGuard::enter`], in a debug build.
     pub fn enter(counters: &'static CallCounters) -> Self {
         counters.add_shared(Field::Started as usize, 1);
-        DebugGuard {
-            counters,
-            unwinding_at_entry: false,
-        }
+        DebugGuard { counters }
     }
 
     /// [`SyncGuard::enter_in_place`], in a debug build.
-    pub fn enter_in_place(counters: &'static CallCounters) -> Self {
+    pub fn enter_in_place(counters: &'static CallCounters) -> DebugInPlaceGuard {
         counters.add_shared(Field::Started as usize, 1);
-        DebugGuard {
+        DebugInPlaceGuard {
             counters,
             unwinding_at_entry: std::thread::panicking(),
         }
@@ -376,6 +371,22 @@ impl DebugGuard {
 }
 
 impl Drop for DebugGuard {
+    /// As [`SyncGuard`]'s: reached when the body unwinds.
+    fn drop(&mut self) {
+        self.counters.add_shared(field_at_drop(false), 1);
+    }
+}
+
+/// The [`DebugGuard`] of a call whose normal return drops it: it never
+/// moves, so it keeps the flag [`DebugGuard`] has no use for.
+#[must_use]
+pub struct DebugInPlaceGuard {
+    counters: &'static CallCounters,
+    /// As in [`SyncGuard`].
+    unwinding_at_entry: bool,
+}
+
+impl Drop for DebugInPlaceGuard {
     /// As [`SyncGuard`]'s.
     fn drop(&mut self) {
         self.counters
