@@ -29,7 +29,7 @@
 //! finding and updating an exclusive slot.
 
 use crate::slots::{PerSlot, Zeroed};
-use crate::sync::{zero, AtomicU64, Ordering};
+use crate::sync::{add_release, zero, AtomicU64, Ordering};
 
 pub use crate::slots::MAX_SLOTS;
 
@@ -310,7 +310,7 @@ impl CallCounters {
     /// `field` is a [`Field`] as `usize` (an `Outcome` as `usize` is its field).
     #[inline(always)]
     pub(crate) fn add_shared(&self, field: usize, n: u64) {
-        self.cells.first().0[field].fetch_add(n, Ordering::Release);
+        add_release(&self.cells.first().0[field], n);
     }
 
     /// Records one latency sample's sum, minimum and maximum.
