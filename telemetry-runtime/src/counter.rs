@@ -316,6 +316,10 @@ impl CallCounters {
     /// Records one latency sample's sum, minimum and maximum.
     #[inline(always)]
     pub fn record_latency(&self, slot: Slot, ticks: u64) {
+        if slot.is_shared() {
+            self.record_latency_shared(ticks);
+            return;
+        }
         let cell = self.cell(slot);
         // Plain indexing rather than `array::map`: in a debug build (what `cargo
         // test` runs) the closures and the array machinery cost hundreds of
@@ -323,28 +327,34 @@ impl CallCounters {
         let sum = &cell.0[Field::SumTicks as usize];
         let min_inverted = &cell.0[Field::MinTicksInverted as usize];
         let max = &cell.0[Field::MaxTicks as usize];
-        if slot.is_shared() {
-            sum.fetch_add(ticks, Ordering::Relaxed);
-            // A load first: most latencies are no new extreme, and a load is
-            // cheaper than a read-modify-write (and, unoptimized, than a call
-            // into `fetch_max`'s generic code).
-            if !ticks > min_inverted.load(Ordering::Relaxed) {
-                min_inverted.fetch_max(!ticks, Ordering::Relaxed);
-            }
-            if ticks > max.load(Ordering::Relaxed) {
-                max.fetch_max(ticks, Ordering::Relaxed);
-            }
-        } else {
-            sum.store(
-                sum.load(Ordering::Relaxed).wrapping_add(ticks),
-                Ordering::Relaxed,
-            );
-            if !ticks > min_inverted.load(Ordering::Relaxed) {
-                min_inverted.store(!ticks, Ordering::Relaxed);
-            }
-            if ticks > max.load(Ordering::Relaxed) {
-                max.store(ticks, Ordering::Relaxed);
-            }
+        sum.store(
+            sum.load(Ordering::Relaxed).wrapping_add(ticks),
+            Ordering::Relaxed,
+        );
+        if !ticks > min_inverted.load(Ordering::Relaxed) {
+            min_inverted.store(!ticks, Ordering::Relaxed);
+        }
+        if ticks > max.load(Ordering::Relaxed) {
+            max.store(ticks, Ordering::Relaxed);
+        }
+    }
+
+    /// [`record_latency`](Self::record_latency) in the shared slot, with atomic
+    /// read-modify-writes, in as few steps as [`add_shared`](Self::add_shared).
+    #[inline(always)]
+    pub(crate) fn record_latency_shared(&self, ticks: u64) {
+        let cell = self.cells.first();
+        add_release(&cell.0[Field::SumTicks as usize], ticks);
+        let min_inverted = &cell.0[Field::MinTicksInverted as usize];
+        let max = &cell.0[Field::MaxTicks as usize];
+        // A load first: most latencies are no new extreme, and a load is
+        // cheaper than a read-modify-write (and, unoptimized, than a call
+        // into `fetch_max`'s generic code).
+        if !ticks > min_inverted.load(Ordering::Relaxed) {
+            min_inverted.fetch_max(!ticks, Ordering::Relaxed);
+        }
+        if ticks > max.load(Ordering::Relaxed) {
+            max.fetch_max(ticks, Ordering::Relaxed);
         }
     }
 
