@@ -18,7 +18,8 @@
 //! is built with debug assertions, its sync calls do not even go through
 //! [`SyncGuard`], whose generic glue is inlined there unoptimized: they get a
 //! [`DebugGuard`] (or [`DebugTimedGuard`]), whose entry and exit are each one
-//! call into the runtime, unless the site samples its timing.
+//! call into the runtime, unless the site samples its timing. Async calls keep
+//! [`AsyncGuard`] in every build.
 //!
 //! A sync guard also marks its fn as the thread's [`innermost`] instrumented fn
 //! while it runs, so the panic hook can name the fn a panic came from even in a
@@ -213,7 +214,8 @@ impl OnThread {
 ///
 /// Unoptimized, each thread-local access is a chain of a dozen calls, and the
 /// plain load and store that update an exclusive slot are two calls into `core`
-/// where the shared slot's `fetch_add` is one: there the per-thread machinery
+/// where the shared slot's add is one at most (none on x86_64, see
+/// [`add_release`](crate::sync::add_release)): there the per-thread machinery
 /// costs several times the contention it avoids. Counts stay exact either way;
 /// threads of a debug build share one cache line per fn, and the panic hook
 /// names the fn a panic came from by the backtrace's symbols, which a debug
