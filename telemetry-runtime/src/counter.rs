@@ -29,7 +29,7 @@
 //! instruction on x86_64) is cheaper than finding and updating an exclusive slot.
 
 use crate::slots::{PerSlot, Zeroed};
-use crate::sync::{add_release, zero, AtomicU64, Ordering};
+use crate::sync::{add_release, load_relaxed, zero, AtomicU64, Ordering};
 
 pub use crate::slots::MAX_SLOTS;
 
@@ -350,10 +350,10 @@ impl CallCounters {
         // A load first: most latencies are no new extreme, and a load is
         // cheaper than a read-modify-write (and, unoptimized, than a call
         // into `fetch_max`'s generic code).
-        if !ticks > min_inverted.load(Ordering::Relaxed) {
+        if !ticks > load_relaxed(min_inverted) {
             min_inverted.fetch_max(!ticks, Ordering::Relaxed);
         }
-        if ticks > max.load(Ordering::Relaxed) {
+        if ticks > load_relaxed(max) {
             max.fetch_max(ticks, Ordering::Relaxed);
         }
     }
