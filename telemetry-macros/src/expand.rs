@@ -147,25 +147,57 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
         ReturnShape::NoValue | ReturnShape::Never => quote!(#private::Outcome::Ok),
     };
     let never = matches!(site.shape(sig), ReturnShape::Never);
-    let recorder = match site.kind {
-        Kind::Timed => {
-            quote!(#private::Recorder::timed(&__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM))
+    // Where the site records: its statics, which `Recorder` takes, and so do
+    // the debug guards.
+    let (statics, recorder, debug_guard) = match site.kind {
+        Kind::Timed => (
+            quote!(&__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM),
+            quote!(timed),
+            quote!(DebugTimedGuard),
+        ),
+        Kind::Counted => (
+            quote!(&__TELEMETRY_COUNTERS),
+            quote!(counted),
+            quote!(DebugGuard),
+        ),
+    };
+    let recorder = quote!(#private::Recorder::#recorder(#statics));
+
+    // The statement that makes a sync call's guard with `enter` (`enter` or
+    // `enter_in_place`): a `SyncGuard`, or, where the user's crate is built with
+    // debug assertions and the site does not sample, a debug guard, which costs
+    // less unoptimized (see the runtime's `guard` module). Both end the same way.
+    let sync_guard = |enter: TokenStream| {
+        let sync = quote! {
+            let #guard = #private::SyncGuard::<#timed, #sample>::#enter(&__TELEMETRY_SITE, #recorder);
+        };
+        if site.sample() > 1 {
+            return sync;
         }
-        Kind::Counted => quote!(#private::Recorder::counted(&__TELEMETRY_COUNTERS)),
+        quote! {
+            #[cfg(debug_assertions)]
+            let #guard = #private::#debug_guard::#enter(#statics);
+            #[cfg(not(debug_assertions))]
+            #sync
+        }
     };
 
     let statements: TokenStream = match site.form(sig, body) {
-        BodyForm::InPlace => quote! {
-            #registration
-            let #guard = #private::SyncGuard::<#timed, #sample>::enter_in_place(&__TELEMETRY_SITE, #recorder);
-            #body
-        },
+        BodyForm::InPlace => {
+            let guard = sync_guard(quote!(enter_in_place));
+            quote! {
+                #registration
+                #guard
+                #body
+            }
+        }
         BodyForm::Closure => {
             let output = nameable_return_type(&sig.output);
             let moved = moved_body(sig, body, Some(&output));
+            let enter = sync_guard(quote!(enter));
             quote! {
                 #registration
-                let #guard = #private::SyncGuard::<#timed, #sample>::enter(&__TELEMETRY_SITE, #recorder);
+                #enter
                 let #value = #private::call::<#output, _>(move || #moved);
                 #guard.exit(#classify);
                 #value

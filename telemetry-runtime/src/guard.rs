@@ -14,7 +14,12 @@
 //!
 //! In a build with debug assertions every count goes to the shared slot, and
 //! the marks below are not kept: unoptimized, the per-thread machinery costs
-//! more than it saves (see `OnThread`).
+//! more than it saves (see `OnThread`). Where the crate of the instrumented fn
+//! is built with debug assertions, its sync calls do not even go through
+//! [`SyncGuard`], whose generic glue is inlined there unoptimized: they get a
+//! [`DebugGuard`] (or [`DebugTimedGuard`]), whose entry and exit are each one
+//! call into the runtime, unless the site samples its timing. Async calls keep
+//! [`AsyncGuard`] in every build.
 //!
 //! A sync guard also marks its fn as the thread's [`innermost`] instrumented fn
 //! while it runs, so the panic hook can name the fn a panic came from even in a
@@ -108,7 +113,7 @@ impl Recorder {
         if PER_THREAD_SLOTS {
             self.counters.add(slot, field, 1);
         } else {
-            self.counters.add_shared(field, 1);
+            self.counters.add_shared(field as usize, 1);
         }
     }
 
@@ -209,7 +214,8 @@ impl OnThread {
 ///
 /// Unoptimized, each thread-local access is a chain of a dozen calls, and the
 /// plain load and store that update an exclusive slot are two calls into `core`
-/// where the shared slot's `fetch_add` is one: there the per-thread machinery
+/// where the shared slot's add is one at most (none on x86_64, see
+/// [`add_release`](crate::sync::add_release)): there the per-thread machinery
 /// costs several times the contention it avoids. Counts stay exact either way;
 /// threads of a debug build share one cache line per fn, and the panic hook
 /// names the fn a panic came from by the backtrace's symbols, which a debug
@@ -322,6 +328,136 @@ impl<const TIMED: bool, const SAMPLE: u32> Drop for SyncGuard<TIMED, SAMPLE> {
         let unwinding = std::thread::panicking() && !self.unwinding_at_entry;
         self.finish(if unwinding { Field::Panics } else { Field::Ok });
     }
+}
+
+/// The guard of a sync `#[counted]` call in code built with debug assertions,
+/// where the expansion uses it in place of [`SyncGuard`]: what `cargo test`
+/// runs, unoptimized. [`DebugTimedGuard`] is its `#[timed]` twin.
+///
+/// It counts as [`SyncGuard`] does, always in the shared slot, with one atomic
+/// read-modify-write at entry and one at exit, and keeps no [`innermost`] mark.
+/// Nothing in it is generic or inlined into the caller, and it is one word,
+/// passed in a register: unoptimized, every temporary of inlined glue is a
+/// stack store and a load in the user's fn, and every constant `if` a branch.
+/// Counts stay exact whether the runtime itself was built with debug
+/// assertions or not: whatever else counts in the shared slot does so with
+/// atomic read-modify-writes too.
+#[must_use]
+pub struct DebugGuard {
+    counters: &'static CallCounters,
+}
+
+impl DebugGuard {
+    /// [`SyncGuard::enter`], in a debug build.
+    pub fn enter(counters: &'static CallCounters) -> Self {
+        counters.add_shared(Field::Started as usize, 1);
+        DebugGuard { counters }
+    }
+
+    /// [`SyncGuard::enter_in_place`], in a debug build.
+    pub fn enter_in_place(counters: &'static CallCounters) -> DebugInPlaceGuard {
+        counters.add_shared(Field::Started as usize, 1);
+        DebugInPlaceGuard {
+            counters,
+            unwinding_at_entry: std::thread::panicking(),
+        }
+    }
+
+    /// Counts a normal return that `outcome` classifies.
+    pub fn exit(self, outcome: Outcome) {
+        // An outcome as `usize` is its field's index: no `match` to run.
+        ManuallyDrop::new(self)
+            .counters
+            .add_shared(outcome as usize, 1);
+    }
+}
+
+impl Drop for DebugGuard {
+    /// As [`SyncGuard`]'s: reached when the body unwinds.
+    fn drop(&mut self) {
+        self.counters.add_shared(field_at_drop(false), 1);
+    }
+}
+
+/// The [`DebugGuard`] of a call whose normal return drops it: it never
+/// moves, so it keeps the flag [`DebugGuard`] has no use for.
+#[must_use]
+pub struct DebugInPlaceGuard {
+    counters: &'static CallCounters,
+    /// As in [`SyncGuard`].
+    unwinding_at_entry: bool,
+}
+
+impl Drop for DebugInPlaceGuard {
+    /// As [`SyncGuard`]'s.
+    fn drop(&mut self) {
+        self.counters
+            .add_shared(field_at_drop(self.unwinding_at_entry), 1);
+    }
+}
+
+/// The [`DebugGuard`] of a sync `#[timed]` call: it also reads the clock at
+/// entry and exit, and records the latency in the shared slot.
+#[must_use]
+pub struct DebugTimedGuard {
+    counters: &'static CallCounters,
+    histogram: &'static Histogram,
+    start: u64,
+    unwinding_at_entry: bool,
+}
+
+impl DebugTimedGuard {
+    /// [`SyncGuard::enter`], in a debug build.
+    pub fn enter(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
+        counters.add_shared(Field::Started as usize, 1);
+        DebugTimedGuard {
+            counters,
+            histogram,
+            start: clock::now(),
+            unwinding_at_entry: false,
+        }
+    }
+
+    /// [`SyncGuard::enter_in_place`], in a debug build.
+    pub fn enter_in_place(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
+        counters.add_shared(Field::Started as usize, 1);
+        DebugTimedGuard {
+            counters,
+            histogram,
+            start: clock::now(),
+            unwinding_at_entry: std::thread::panicking(),
+        }
+    }
+
+    /// Counts a normal return that `outcome` classifies.
+    pub fn exit(self, outcome: Outcome) {
+        ManuallyDrop::new(self).finish(outcome as usize);
+    }
+
+    /// Reads the clock and records the latency, then counts the call in
+    /// `field` (a [`Field`] as `usize`).
+    #[inline(always)]
+    fn finish(&self, field: usize) {
+        let ticks = clock::now().saturating_sub(self.start);
+        self.counters.record_latency_shared(ticks);
+        self.histogram.record(Slot::SHARED, ticks);
+        // Last, with `Release`: a reader that sees the completion sees its latency.
+        self.counters.add_shared(field, 1);
+    }
+}
+
+impl Drop for DebugTimedGuard {
+    /// As [`SyncGuard`]'s.
+    fn drop(&mut self) {
+        self.finish(field_at_drop(self.unwinding_at_entry));
+    }
+}
+
+/// What a debug guard dropped without `exit` counts (see [`SyncGuard`]'s `Drop`).
+#[inline(always)]
+fn field_at_drop(unwinding_at_entry: bool) -> usize {
+    let unwinding = std::thread::panicking() && !unwinding_at_entry;
+    (if unwinding { Field::Panics } else { Field::Ok }) as usize
 }
 
 /// The guard of an async call, created at its first poll and kept in its future;
@@ -511,5 +647,63 @@ mod tests {
         let expected = if PER_THREAD_SLOTS { 0 } else { 3 };
         assert_eq!(shared.load(crate::sync::Ordering::Relaxed), expected);
         assert_eq!(SLOT_COUNTERS.totals(crate::counter::pool()).ok, 3);
+    }
+
+    static DEBUG_COUNTERS: CallCounters = CallCounters::new();
+    static DEBUG_TIMED_COUNTERS: CallCounters = CallCounters::new();
+    static DEBUG_HISTOGRAM: Histogram = Histogram::new();
+
+    /// Every way a sync call ends, through the debug guards: each counted once,
+    /// in the shared slot, and, timed, with a latency.
+    #[test]
+    fn debug_guards_count_every_outcome_in_the_shared_slot() {
+        struct EntersWhileUnwinding;
+        impl Drop for EntersWhileUnwinding {
+            fn drop(&mut self) {
+                let _counted = DebugGuard::enter_in_place(&DEBUG_COUNTERS);
+                let _timed =
+                    DebugTimedGuard::enter_in_place(&DEBUG_TIMED_COUNTERS, &DEBUG_HISTOGRAM);
+            }
+        }
+        let (counters, timed) = (&DEBUG_COUNTERS, &DEBUG_TIMED_COUNTERS);
+        let histogram = &DEBUG_HISTOGRAM;
+        DebugGuard::enter(counters).exit(Outcome::Ok);
+        DebugTimedGuard::enter(timed, histogram).exit(Outcome::Ok);
+        DebugGuard::enter(counters).exit(Outcome::Err);
+        DebugTimedGuard::enter(timed, histogram).exit(Outcome::Err);
+        drop(DebugGuard::enter_in_place(counters));
+        drop(DebugTimedGuard::enter_in_place(timed, histogram));
+        let unwound = std::panic::catch_unwind(|| {
+            let _counted = DebugGuard::enter(counters);
+            let _timed = DebugTimedGuard::enter(timed, histogram);
+            std::panic::resume_unwind(Box::new("unwinding through the guards"));
+        });
+        assert!(unwound.is_err());
+        let unwound = std::panic::catch_unwind(|| {
+            let _counted = DebugGuard::enter_in_place(counters);
+            let _timed = DebugTimedGuard::enter_in_place(timed, histogram);
+            let _enters_later = EntersWhileUnwinding;
+            std::panic::resume_unwind(Box::new("unwinding through the guards"));
+        });
+        assert!(unwound.is_err());
+
+        let pool = crate::counter::pool();
+        for totals in [counters.totals(pool), timed.totals(pool)] {
+            let counts = (totals.started, totals.ok, totals.err, totals.panics);
+            // The call entered while unwinding returns: `ok`.
+            assert_eq!(counts, (6, 3, 1, 2));
+            assert_eq!(totals.cancelled, 0);
+        }
+        let shared = |counters: &CallCounters, field: Field| {
+            counters
+                .cell(Slot::SHARED)
+                .atomic(field as usize)
+                .load(crate::sync::Ordering::Relaxed)
+        };
+        assert_eq!(shared(counters, Field::Started), 6);
+        assert_eq!(shared(timed, Field::Started), 6);
+        assert_eq!(counters.totals(pool).min_ticks, None);
+        assert!(timed.totals(pool).min_ticks.is_some());
+        assert_eq!(histogram.read(pool.cells_in_use()).count(), 6);
     }
 }

@@ -6,6 +6,8 @@
 //! (always `ok`). So `io::Result<T>`, `anyhow::Result<T>` and your own aliases
 //! split into `ok` and `err` with no configuration.
 
+use crate::counter::Field;
+
 /// A return value that can be an error.
 ///
 /// Implemented for `Result<T, E>`. Implement it for a type of your own to have
@@ -36,13 +38,15 @@ impl<T, E> CallOutcome for Result<T, E> {
     }
 }
 
-/// How a call ended, for the counters.
+/// How a call ended, for the counters: as `usize`, the index of the
+/// counter's [`Field`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum Outcome {
     /// Returned a non-error value.
-    Ok,
+    Ok = Field::Ok as usize,
     /// Returned an error value.
-    Err,
+    Err = Field::Err as usize,
 }
 
 impl Outcome {
