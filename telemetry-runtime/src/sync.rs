@@ -26,10 +26,11 @@ pub(crate) fn zero() -> AtomicU64 {
 ///
 /// Unoptimized, `fetch_add` is a chain of calls into `core` (some 20
 /// instructions); on x86_64 this is the one locked `add` that it compiles to
-/// optimized, in place, with no call.
+/// optimized, in place, with no call. Under loom and Miri, which see atomics
+/// only through their types (Miri runs no assembly), it is `fetch_add`.
 #[inline(always)]
 pub(crate) fn add_release(counter: &AtomicU64, n: u64) {
-    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
     // SAFETY: `counter` is a live `AtomicU64`, which has the same in-memory
     // representation as a `u64`, so its value is at its address, aligned. A
     // locked `add` is an atomic read-modify-write, the instruction `fetch_add`
@@ -44,7 +45,7 @@ pub(crate) fn add_release(counter: &AtomicU64, n: u64) {
             options(nostack),
         );
     }
-    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
     counter.fetch_add(n, Ordering::Release);
 }
 
@@ -53,7 +54,7 @@ pub(crate) fn add_release(counter: &AtomicU64, n: u64) {
 /// x86_64 the one `mov` it compiles to optimized, in place of a chain of calls.
 #[inline(always)]
 pub(crate) fn load_relaxed(counter: &AtomicU64) -> u64 {
-    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
     {
         let value: u64;
         // SAFETY: as in `add_release`, the value of a live `AtomicU64` is at its
@@ -69,6 +70,6 @@ pub(crate) fn load_relaxed(counter: &AtomicU64) -> u64 {
         }
         value
     }
-    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
     counter.load(Ordering::Relaxed)
 }
