@@ -205,6 +205,43 @@ impl Cell {
     pub(crate) fn atomic(&self, index: usize) -> &AtomicU64 {
         &self.0[index % (FIELDS + 1)]
     }
+
+    /// [`CallCounters::add`] in this cell, of `slot`: a caller with several
+    /// counts to make finds the cell once.
+    #[inline(always)]
+    pub(crate) fn add(&self, slot: Slot, field: Field, n: u64) {
+        let counter = self.atomic(field as usize);
+        if slot.is_shared() {
+            counter.fetch_add(n, Ordering::Release);
+        } else {
+            counter.store(
+                counter.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Release,
+            );
+        }
+    }
+
+    /// [`CallCounters::record_latency`] in this cell, of a slot that is not
+    /// the shared one.
+    #[inline(always)]
+    pub(crate) fn record_latency_owned(&self, ticks: u64) {
+        // Plain indexing rather than `array::map`: in a debug build (what `cargo
+        // test` runs) the closures and the array machinery cost hundreds of
+        // instructions a call.
+        let sum = &self.0[Field::SumTicks as usize];
+        let min_inverted = &self.0[Field::MinTicksInverted as usize];
+        let max = &self.0[Field::MaxTicks as usize];
+        sum.store(
+            sum.load(Ordering::Relaxed).wrapping_add(ticks),
+            Ordering::Relaxed,
+        );
+        if !ticks > min_inverted.load(Ordering::Relaxed) {
+            min_inverted.store(!ticks, Ordering::Relaxed);
+        }
+        if ticks > max.load(Ordering::Relaxed) {
+            max.store(ticks, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Counters of one call site: a `Cell` per thread slot. The first 32 are in the
@@ -294,15 +331,7 @@ impl CallCounters {
     /// in-flight); on x86 it is the same plain `mov` as `Relaxed`.
     #[inline(always)]
     pub fn add(&self, slot: Slot, field: Field, n: u64) {
-        let cell = self.cell(slot).atomic(field as usize);
-        if slot.is_shared() {
-            cell.fetch_add(n, Ordering::Release);
-        } else {
-            cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(n),
-                Ordering::Release,
-            );
-        }
+        self.cell(slot).add(slot, field, n);
     }
 
     /// [`add`](Self::add) to the shared slot, in fewer steps: unoptimized
@@ -318,24 +347,8 @@ impl CallCounters {
     pub fn record_latency(&self, slot: Slot, ticks: u64) {
         if slot.is_shared() {
             self.record_latency_shared(ticks);
-            return;
-        }
-        let cell = self.cell(slot);
-        // Plain indexing rather than `array::map`: in a debug build (what `cargo
-        // test` runs) the closures and the array machinery cost hundreds of
-        // instructions a call.
-        let sum = &cell.0[Field::SumTicks as usize];
-        let min_inverted = &cell.0[Field::MinTicksInverted as usize];
-        let max = &cell.0[Field::MaxTicks as usize];
-        sum.store(
-            sum.load(Ordering::Relaxed).wrapping_add(ticks),
-            Ordering::Relaxed,
-        );
-        if !ticks > min_inverted.load(Ordering::Relaxed) {
-            min_inverted.store(!ticks, Ordering::Relaxed);
-        }
-        if ticks > max.load(Ordering::Relaxed) {
-            max.store(ticks, Ordering::Relaxed);
+        } else {
+            self.cell(slot).record_latency_owned(ticks);
         }
     }
 

@@ -95,14 +95,23 @@ impl Recorder {
 
     #[inline(always)]
     fn record_completion(self, slot: Slot, field: Field, latency: Option<u64>) {
+        // A slot of the thread's own: its cell found once for the latency and
+        // the count (each lookup is a test of the slot and an address).
+        let owned = (PER_THREAD_SLOTS && !slot.is_shared()).then(|| self.counters.cell(slot));
         if let Some(ticks) = latency {
-            self.counters.record_latency(slot, ticks);
+            match owned {
+                Some(cell) => cell.record_latency_owned(ticks),
+                None => self.counters.record_latency(slot, ticks),
+            }
             if let Some(histogram) = self.histogram {
                 histogram.record(slot, ticks);
             }
         }
         // Last, with `Release`: a reader that sees the completion sees its latency.
-        self.count(slot, field);
+        match owned {
+            Some(cell) => cell.add(slot, field, 1),
+            None => self.count(slot, field),
+        }
     }
 
     /// Where every call counts in the shared slot, straight to its cell: the
