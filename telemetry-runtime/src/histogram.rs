@@ -13,7 +13,8 @@
 //! with a plain load and store (the shared slot 0 uses `fetch_add`). A slot's
 //! buckets are allocated lazily, one 64-bucket group (one power of two, 264 B) at a
 //! time, when a value first lands in it: a fn whose latencies span four powers of
-//! two costs 1,008 B + 4 × 264 B per thread slot that calls it, and at most 12 KiB.
+//! two costs 1,056 B + 4 × 264 B per thread slot that calls it, and at most about
+//! 12 KiB (23 KiB once every group has carried, below).
 //!
 //! A bucket counts in 32 bits, half the memory of 64 where most of it goes (a
 //! process with hundreds of threads and a thousand fns keeps a set of buckets
@@ -128,6 +129,13 @@ impl Group {
     fn add(&self, sub: usize, buckets: &SlotBuckets, group: usize, slot: Slot) {
         let low = &self.low[sub];
         let before = if slot.is_shared() {
+            // The bucket's bit before the add, for the same reason as the
+            // group's (see `install_group`); an owner sets it after, being
+            // the only writer.
+            let (word, bit) = (&buckets.nonzero[group], 1 << sub);
+            if word.load(Ordering::Relaxed) & bit == 0 {
+                word.fetch_or(bit, Ordering::Relaxed);
+            }
             low.fetch_add(1, Ordering::Release)
         } else {
             let before = low.load(Ordering::Relaxed);
@@ -143,7 +151,7 @@ impl Group {
     #[cold]
     #[inline(never)]
     fn rare_add(&self, sub: usize, before: u32, buckets: &SlotBuckets, group: usize, slot: Slot) {
-        if before == 0 {
+        if before == 0 && !slot.is_shared() {
             set_bits(&buckets.nonzero[group], 1 << sub, slot, Ordering::Relaxed);
         }
         // Exactly one writer reaches `CARRY` (the shared slot's others, adding
@@ -177,6 +185,10 @@ impl Group {
     }
 
     /// The count of bucket `sub` of a group that has carried.
+    ///
+    /// A reader that meets a carry under way waits for it: a few instructions
+    /// of its writer, once in 2^31 values of one bucket of one thread, unless
+    /// the writer is preempted right there. Writers never wait on readers.
     #[cold]
     fn count_carried(&self, sub: usize) -> u64 {
         // SAFETY: non-null pointers come from `get_or_install` and live as
@@ -219,10 +231,12 @@ impl SlotBuckets {
     #[cold]
     #[inline(never)]
     fn install_group(&self, group: usize, slot: Slot) -> &Group {
-        let installed = get_or_install(&self.groups[group % GROUPS], new_group);
-        // After the pointer: a reader that sees the bit finds the group.
+        // Before the pointer: a thread of the shared slot that finds the group
+        // installed by another, and adds to it, must not leave its add out of
+        // a read made after it, which reads the groups whose bit is set. A
+        // reader that sees the bit before the pointer skips the empty group.
         set_bits(&self.allocated, 1 << group, slot, Ordering::Release);
-        installed
+        get_or_install(&self.groups[group % GROUPS], new_group)
     }
 
     #[inline(always)]

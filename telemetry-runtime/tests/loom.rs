@@ -457,16 +457,19 @@ fn histogram_slot_handover_loses_no_record() {
 /// Threads record into one bucket, `records[i]` values each and past its
 /// [`CARRY`] in all, in slots of their own (`exclusive`) or the shared slot,
 /// while this thread reads twice. No read sees a carry half done (the count
-/// doubled, or dropped to the low part): reads stay within what was recorded
-/// and never go backwards, and the last is exact. Returns whether a read
-/// during the records saw the carried count.
+/// doubled, or dropped to the low part): each read holds at least the records
+/// finished before it and at most all of them, reads never go backwards, and
+/// the last is exact. Returns whether a read during the records saw the
+/// carried count.
 fn reads_across_a_carry(records: &[u64], exclusive: bool) -> bool {
+    use loom::sync::atomic::{AtomicU64, Ordering};
     let pool = Arc::new(SlotPool::new());
     let histogram = Arc::new(Histogram::new());
+    let done = Arc::new(AtomicU64::new(0));
     let recorders: Vec<_> = records
         .iter()
         .map(|&records| {
-            let (pool, histogram) = (pool.clone(), histogram.clone());
+            let (pool, histogram, done) = (pool.clone(), histogram.clone(), done.clone());
             thread::spawn(move || {
                 let slot = if exclusive {
                     pool.claim()
@@ -475,14 +478,20 @@ fn reads_across_a_carry(records: &[u64], exclusive: bool) -> bool {
                 };
                 for _ in 0..records {
                     histogram.record(slot, 40);
+                    done.fetch_add(1, Ordering::Release);
                 }
             })
         })
         .collect();
     let expected = [(bucket_of(40), records.iter().sum())];
     thread::yield_now();
-    let first = histogram.read(pool.cells_in_use());
-    let second = histogram.read(pool.cells_in_use());
+    let read_after_done = || {
+        let floor = done.load(Ordering::Acquire);
+        let read = histogram.read(pool.cells_in_use());
+        assert!(read.count() >= floor, "{floor} recorded, read {read:?}");
+        read
+    };
+    let (first, second) = (read_after_done(), read_after_done());
     let carried = [&first, &second]
         .into_iter()
         .filter(|read| assert_bounded(read, &expected) >= u64::from(CARRY))
@@ -497,13 +506,14 @@ fn reads_across_a_carry(records: &[u64], exclusive: bool) -> bool {
     carried > 0
 }
 
-/// An owner records one value past its bucket's [`CARRY`], with a plain load
-/// and store, while a reader reads (see [`reads_across_a_carry`]).
+/// An owner records one value past its bucket's second [`CARRY`], with a
+/// plain load and store, while a reader reads (see [`reads_across_a_carry`]):
+/// the second carry meets readers that know the group has carried.
 #[test]
 fn an_owners_carry_is_never_read_half_done() {
     static SAW_CARRIED: Seen = Seen::new();
     check(2, || {
-        if reads_across_a_carry(&[u64::from(CARRY) + 1], true) {
+        if reads_across_a_carry(&[2 * u64::from(CARRY) + 1], true) {
             SAW_CARRIED.mark();
         }
     });
