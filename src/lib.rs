@@ -36,7 +36,7 @@
 //! a cache line that only the calling thread writes (and, for `#[timed]`, two
 //! reads of the CPU's time-stamp counter and a bucket increment, also in memory
 //! only that thread writes); nothing is looked up or locked, and nothing is
-//! allocated but a 512-byte bucket group the first time a thread's latency
+//! allocated but a 264-byte bucket group the first time a thread's latency
 //! lands in a new power of two.
 //!
 //! # API

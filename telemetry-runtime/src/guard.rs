@@ -344,7 +344,10 @@ impl<const TIMED: bool, const SAMPLE: u32> Drop for SyncGuard<TIMED, SAMPLE> {
 /// runs, unoptimized. [`DebugTimedGuard`] is its `#[timed]` twin.
 ///
 /// It counts as [`SyncGuard`] does, always in the shared slot, with one atomic
-/// read-modify-write at entry and one at exit, and keeps no [`innermost`] mark.
+/// read-modify-write at entry and one at exit, and keeps no [`innermost`] mark:
+/// the panic hook names the fn by the backtrace's symbols, which a build with
+/// debug assertions keeps (stripped of them, a panic in such a fn is put down
+/// to the innermost fn of an optimized crate around it, if any).
 /// Nothing in it is generic or inlined into the caller, and it is one word,
 /// passed in a register: unoptimized, every temporary of inlined glue is a
 /// stack store and a load in the user's fn, and every constant `if` a branch.

@@ -388,7 +388,11 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
         // Summaries read the buckets of the groups their quantiles fall in only,
         // which differ between sites: sites to merge read them all.
         let all_buckets = level == DetailsLevel::Full || !others.is_empty();
-        let mut entry = Collected::read(first, level, all_buckets, std::mem::take(&mut scratch));
+        let buffer = match all_buckets {
+            true => std::mem::take(&mut scratch),
+            false => HistogramCounts::default(),
+        };
+        let mut entry = Collected::read(first, level, all_buckets, buffer);
         for other in others {
             let other = Collected::read(other.site, level, true, HistogramCounts::default());
             entry.merge(other);
@@ -427,6 +431,9 @@ impl Collected {
                 counts.merge(&other)
             }
             (Kind::Timed, slot @ None, other) => *slot = other,
+            (Kind::Timed, Some(_), Some(_)) => {
+                debug_assert!(false, "sites to merge read every bucket");
+            }
             _ => {}
         }
     }
