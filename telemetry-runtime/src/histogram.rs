@@ -31,7 +31,7 @@
 
 use crate::counter::Slot;
 use crate::slots::{get_or_install, prefetch, PerSlot, Zeroed, MAX_SLOTS};
-use crate::sync::{yield_now, zero, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{load_relaxed, yield_now, zero, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 const LINEAR_BITS: u32 = 7;
 const LINEAR: usize = 1 << LINEAR_BITS; // exact buckets for 0..128
@@ -133,7 +133,7 @@ impl Group {
             // group's (see `install_group`); an owner sets it after, being
             // the only writer.
             let (word, bit) = (&buckets.nonzero[group], 1 << sub);
-            if word.load(Ordering::Relaxed) & bit == 0 {
+            if load_relaxed(word) & bit == 0 {
                 word.fetch_or(bit, Ordering::Relaxed);
             }
             low.fetch_add(1, Ordering::Release)

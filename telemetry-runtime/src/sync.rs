@@ -50,7 +50,7 @@ pub(crate) fn add_release(counter: &AtomicU64, n: u64) {
 }
 
 /// `counter.load(Ordering::Relaxed)`, for the shared slot's latency extremes
-/// in a build with debug assertions, as [`add_release`] is for its counts: on
+/// and bucket bits in a build with debug assertions, as [`add_release`] is for its counts: on
 /// x86_64 the one `mov` it compiles to optimized, in place of a chain of calls.
 #[inline(always)]
 pub(crate) fn load_relaxed(counter: &AtomicU64) -> u64 {
