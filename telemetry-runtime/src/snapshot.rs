@@ -335,13 +335,17 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
             .filter_map(|site| Some((site.name()?, site)))
             .collect();
         named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        *sites = (0..named.len())
-            .map(|i| SortedSite {
-                joins_previous: i > 0 && named[i - 1].0 == named[i].0,
-                name: named[i].0.clone(),
-                site: named[i].1,
+        *sites = named
+            .into_iter()
+            .map(|(name, site)| SortedSite {
+                name,
+                site,
+                joins_previous: false,
             })
             .collect();
+        for at in 1..sites.len() {
+            sites[at].joins_previous = sites[at - 1].name == sites[at].name;
+        }
     }
     let timed = sites.iter().any(|sorted| sorted.site.histogram().is_some());
     let scale = if timed && level >= DetailsLevel::Summaries {
@@ -388,13 +392,10 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
         // Summaries read the buckets of the groups their quantiles fall in only,
         // which differ between sites: sites to merge read them all.
         let all_buckets = level == DetailsLevel::Full || !others.is_empty();
-        let buffer = match all_buckets {
-            true => std::mem::take(&mut scratch),
-            false => HistogramCounts::default(),
-        };
-        let mut entry = Collected::read(first, level, all_buckets, buffer);
+        let buffer = all_buckets.then(|| std::mem::take(&mut scratch));
+        let mut entry = Collected::read(first, level, buffer);
         for other in others {
-            let other = Collected::read(other.site, level, true, HistogramCounts::default());
+            let other = Collected::read(other.site, level, Some(HistogramCounts::default()));
             entry.merge(other);
         }
         functions.push((name.to_string(), entry.stats(scale, level)));
@@ -439,25 +440,21 @@ impl Collected {
     }
 
     /// Reads a site's counters and, from level 2 on, its histogram: all of its
-    /// buckets (into `buffer`), or (`all_buckets` false, for a site that
-    /// merges with none) what its quantiles need.
-    fn read(
-        site: &CallSite,
-        level: DetailsLevel,
-        all_buckets: bool,
-        mut buffer: HistogramCounts,
-    ) -> Collected {
+    /// buckets, into `buckets` when given, or else (for a summary of a site
+    /// that merges with none) what its quantiles need.
+    fn read(site: &CallSite, level: DetailsLevel, buckets: Option<HistogramCounts>) -> Collected {
         let totals = site.counters().totals(pool());
         // Read after the totals, so it covers at least the slots whose completions
         // they counted, and with them those completions' latencies.
         let histogram = match (level >= DetailsLevel::Summaries, site.histogram()) {
             (true, Some(histogram)) => {
                 let slots = pool().cells_in_use();
-                Some(if all_buckets {
-                    histogram.read_into(slots, &mut buffer);
-                    Latencies::Buckets(buffer)
-                } else {
-                    Latencies::Quantiles(histogram.read_quantiles(slots, &QUANTILES))
+                Some(match buckets {
+                    Some(mut buffer) => {
+                        histogram.read_into(slots, &mut buffer);
+                        Latencies::Buckets(buffer)
+                    }
+                    None => Latencies::Quantiles(histogram.read_quantiles(slots, &QUANTILES)),
                 })
             }
             _ => None,
