@@ -76,14 +76,13 @@ pub fn time_this_call(counters: &CallCounters, slot: Slot, every: u32) -> bool {
         return SHARED_COUNTDOWN.with(|countdown| count_down(countdown, every));
     }
     let countdown = counters.cell(slot).atomic(COUNTDOWN);
-    let left = countdown.load(Ordering::Relaxed);
-    if left != 0 {
-        countdown.store(left - 1, Ordering::Relaxed);
-        false
-    } else {
+    // The subtraction's borrow is the test: a load, a `sub` and a store a call.
+    let (left, was_zero) = countdown.load(Ordering::Relaxed).overflowing_sub(1);
+    countdown.store(left, Ordering::Relaxed);
+    if was_zero {
         countdown.store(next_gap(every) - 1, Ordering::Relaxed);
-        true
     }
+    was_zero
 }
 
 fn count_down(countdown: &Cell<u64>, every: u32) -> bool {
