@@ -398,16 +398,15 @@ impl Histogram {
             count += buckets.overflow.load(Ordering::Relaxed);
         });
         debug_assert!(quantiles.is_sorted(), "quantiles ascend: {quantiles:?}");
-        let ranks = quantiles.map(|q| quantile_rank(q, count));
-        let mut values = [None; N];
-        // The next rank to place, and the values in the groups before this one.
-        let (mut next, mut seen, mut sums) = (0, 0, [0u64; SUB]);
-        while in_use != 0 && next < N {
+        let mut ranks = RankWalk::new(quantiles.map(|q| quantile_rank(q, count)));
+        // The values in the groups before this one.
+        let (mut seen, mut sums) = (0, [0u64; SUB]);
+        while in_use != 0 && ranks.next < N {
             let group = in_use.trailing_zeros() as usize;
             in_use &= in_use - 1;
             let below = seen;
             seen += group_counts[group];
-            if ranks[next] > seen {
+            if ranks.next_rank > seen {
                 continue;
             }
             // Buckets written since the group counts were read may put a rank
@@ -416,18 +415,15 @@ impl Histogram {
             self.read_group(slots, group, &mut sums, |sub, sum| {
                 walked += sum;
                 last = group * SUB + sub;
-                while next < N && ranks[next] <= walked {
-                    values[next] = Some(midpoint(last));
-                    next += 1;
-                }
+                ranks.pass(walked, last);
             });
-            while next < N && ranks[next] <= seen {
-                values[next] = Some(midpoint(last));
-                next += 1;
-            }
+            ranks.pass(seen, last);
         }
         // Ranks past every group fall among the overflow values: `None`.
-        QuantileValues { count, values }
+        QuantileValues {
+            count,
+            values: ranks.values,
+        }
     }
 
     /// Sums group `group`'s buckets over the first `slots` slots, in `sums`
@@ -544,6 +540,51 @@ fn quantile_rank(q: f64, total: u64) -> u64 {
     let truncated = exact as i64;
     let rank = truncated + i64::from((truncated as f64) < exact);
     (rank as u64).max(1)
+}
+
+/// Ranks, ascending, placed in the buckets they fall in by a walk over the
+/// buckets in ascending order.
+struct RankWalk<const N: usize> {
+    ranks: [u64; N],
+    /// The value of each rank placed so far: its bucket's midpoint.
+    values: [Option<u64>; N],
+    /// The first rank not placed yet.
+    next: usize,
+    /// `ranks[next]`, or `u64::MAX` once every rank is placed: a bucket that
+    /// places none costs the walk one compare. (Were a count to reach
+    /// `u64::MAX`, `place` would find nothing left to place.)
+    next_rank: u64,
+}
+
+impl<const N: usize> RankWalk<N> {
+    fn new(ranks: [u64; N]) -> Self {
+        RankWalk {
+            ranks,
+            values: [None; N],
+            next: 0,
+            next_rank: ranks.first().copied().unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Places the ranks up to `walked`, the number of values up to and
+    /// including bucket `index`, in that bucket.
+    #[inline(always)]
+    fn pass(&mut self, walked: u64, index: usize) {
+        if walked >= self.next_rank {
+            self.place(walked, index);
+        }
+    }
+
+    /// Out of line: inlined, the compiler computes the bucket's midpoint for
+    /// every bucket the walk passes, not only for the few that place a rank.
+    #[inline(never)]
+    fn place(&mut self, walked: u64, index: usize) {
+        while self.next < N && self.ranks[self.next] <= walked {
+            self.values[self.next] = Some(midpoint(index));
+            self.next += 1;
+        }
+        self.next_rank = self.ranks.get(self.next).copied().unwrap_or(u64::MAX);
+    }
 }
 
 /// What [`Histogram::read_quantiles`] reads: what a latency summary needs.
