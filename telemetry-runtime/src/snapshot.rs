@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Scale;
 use crate::counter::{pool, Totals};
 use crate::facts::{facts_and_choices, FactValue};
-use crate::histogram::{bucket_bounds, HistogramCounts, QuantileValues};
+use crate::histogram::{bucket_bounds, HistogramCounts, QuantileScratch, QuantileValues};
 use crate::instance::{app_info, instance_id, unix_ms, uptime, AppInfo};
 use crate::lock::try_lock;
 use crate::panic;
@@ -353,8 +353,10 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
     } else {
         Scale::IDENTITY
     };
-    // One bucket buffer serves every fn: a summary needs none of its own.
-    let mut scratch = HistogramCounts::default();
+    // One bucket buffer serves every fn (a summary needs none of its own), and
+    // one quantile scratch every summary.
+    let mut bucket_buffer = HistogramCounts::default();
+    let mut quantile_scratch = QuantileScratch::default();
     let mut functions = Vec::with_capacity(sites.len());
     // The reads of different sites do not depend on each other, but each is a
     // chain of cache misses (static cells and slot pointers, then each slot's
@@ -392,15 +394,16 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
         // Summaries read the buckets of the groups their quantiles fall in only,
         // which differ between sites: sites to merge read them all.
         let all_buckets = level == DetailsLevel::Full || !others.is_empty();
-        let buffer = all_buckets.then(|| std::mem::take(&mut scratch));
-        let mut entry = Collected::read(first, level, buffer);
+        let buffer = all_buckets.then(|| std::mem::take(&mut bucket_buffer));
+        let mut entry = Collected::read(first, level, buffer, &mut quantile_scratch);
         for other in others {
-            let other = Collected::read(other.site, level, Some(HistogramCounts::default()));
+            let buffer = Some(HistogramCounts::default());
+            let other = Collected::read(other.site, level, buffer, &mut quantile_scratch);
             entry.merge(other);
         }
         functions.push((name.to_string(), entry.stats(scale, level)));
         if let Some(Latencies::Buckets(buffer)) = entry.histogram {
-            scratch = buffer;
+            bucket_buffer = buffer;
         }
     }
     // Sorted, distinct keys: a linear bulk build, no tree search.
@@ -441,8 +444,13 @@ impl Collected {
 
     /// Reads a site's counters and, from level 2 on, its histogram: all of its
     /// buckets, into `buckets` when given, or else (for a summary of a site
-    /// that merges with none) what its quantiles need.
-    fn read(site: &CallSite, level: DetailsLevel, buckets: Option<HistogramCounts>) -> Collected {
+    /// that merges with none) what its quantiles need, in `scratch`.
+    fn read(
+        site: &CallSite,
+        level: DetailsLevel,
+        buckets: Option<HistogramCounts>,
+        scratch: &mut QuantileScratch,
+    ) -> Collected {
         let totals = site.counters().totals(pool());
         // Read after the totals, so it covers at least the slots whose completions
         // they counted, and with them those completions' latencies.
@@ -454,7 +462,9 @@ impl Collected {
                         histogram.read_into(slots, &mut buffer);
                         Latencies::Buckets(buffer)
                     }
-                    None => Latencies::Quantiles(histogram.read_quantiles(slots, &QUANTILES)),
+                    None => Latencies::Quantiles(
+                        histogram.read_quantiles_with(slots, &QUANTILES, scratch),
+                    ),
                 })
             }
             _ => None,
