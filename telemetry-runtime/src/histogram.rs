@@ -30,7 +30,7 @@
 //! reads the buckets of the groups its quantiles fall in only.
 
 use crate::counter::Slot;
-use crate::slots::{get_or_install, prefetch, PerSlot, Zeroed, MAX_SLOTS};
+use crate::slots::{get_or_install, prefetch_lines, PerSlot, Zeroed, MAX_SLOTS};
 use crate::sync::{load_relaxed, yield_now, zero, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 const LINEAR_BITS: u32 = 7;
@@ -482,17 +482,10 @@ impl Histogram {
 
     /// Starts loading the index of each slot's buckets (second step: the
     /// pointers should be loaded by now); the buckets themselves depend on it.
+    /// All of it: a read takes the bits, counts and pointers of the groups in
+    /// use, from all over the index.
     pub fn prefetch_index(&self, slots: usize) {
-        self.for_each_slot(slots, |buckets| {
-            prefetch(&buckets.allocated);
-            let index = [&buckets.group_counts, &buckets.nonzero];
-            for line in index.into_iter().flat_map(|part| part.chunks(8)) {
-                prefetch(&line[0]);
-            }
-            for line in buckets.groups.chunks(8) {
-                prefetch(&line[0]);
-            }
-        });
+        self.for_each_slot(slots, prefetch_lines);
     }
 
     /// Bytes allocated for buckets so far (the `static` itself aside).
