@@ -559,21 +559,76 @@ fn buckets_ns(counts: &HistogramCounts, scale: Scale, max_ns: u64) -> Vec<(u64, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counter::Slot;
+    use crate::counter::{CallCounters, Field, Slot};
     use crate::histogram::Histogram;
+    use crate::registry::{SiteName, CALL_SITES};
+
+    // Sites registered as the attributes register theirs, which only the test
+    // below calls: two timed ones of one name, which make one entry, and a
+    // counted one.
+    static COUNTERS: [CallCounters; 3] = [const { CallCounters::new() }; 3];
+    static HISTOGRAMS: [Histogram; 2] = [const { Histogram::new() }; 2];
+    const MERGED: &str = "snapshot::tests::merged";
+    const COUNTED: &str = "snapshot::tests::counted";
+    static SITES: [CallSite; 3] = [
+        CallSite::timed(SiteName::Fixed(MERGED), &COUNTERS[0], &HISTOGRAMS[0]),
+        CallSite::timed(SiteName::Fixed(MERGED), &COUNTERS[1], &HISTOGRAMS[1]),
+        CallSite::counted(SiteName::Fixed(COUNTED), &COUNTERS[2]),
+    ];
+    #[linkme::distributed_slice(CALL_SITES)]
+    static FIRST_MERGED: &CallSite = &SITES[0];
+    #[linkme::distributed_slice(CALL_SITES)]
+    static SECOND_MERGED: &CallSite = &SITES[1];
+    #[linkme::distributed_slice(CALL_SITES)]
+    static ONLY_COUNTED: &CallSite = &SITES[2];
 
     /// As in a panic hook that snapshots while a snapshot of the same thread
-    /// unwinds: the list of sites is held, and the snapshot does not wait.
+    /// unwinds: the list of sites is held, and the snapshot does not wait. Its
+    /// list of its own gives the entries the kept one gives.
     #[test]
     fn a_snapshot_while_the_site_list_is_held_sorts_its_own() {
-        let held = crate::lock::lock(&SORTED_SITES);
-        let during = Snapshot::take(DetailsLevel::Summaries);
-        drop(held);
-        let after = Snapshot::take(DetailsLevel::Summaries);
-        assert_eq!(
-            during.functions.keys().collect::<Vec<_>>(),
-            after.functions.keys().collect::<Vec<_>>()
-        );
+        for (site, ticks) in SITES.iter().zip([1_000, 50_000, 0]) {
+            let counters = site.counters();
+            counters.add(Slot::SHARED, Field::Started, 1);
+            if let Some(histogram) = site.histogram() {
+                counters.record_latency(Slot::SHARED, ticks);
+                histogram.record(Slot::SHARED, ticks);
+            }
+            counters.add(Slot::SHARED, Field::Ok, 1);
+        }
+        // Each snapshot measures the clock's scale anew, so nanoseconds may
+        // differ by a rounding between two; counts may not.
+        let counts = |snapshot: &Snapshot| -> Vec<_> {
+            let entries = snapshot.functions.iter();
+            entries
+                .map(|(name, stats)| {
+                    let latency = stats.latency_ns.as_ref().map(|latency| {
+                        let buckets = latency.buckets.iter().flatten();
+                        (latency.count, buckets.map(|&(_, n)| n).collect::<Vec<_>>())
+                    });
+                    let ends = [stats.ok, stats.err, stats.panics, stats.cancelled];
+                    let calls = (stats.calls, ends, stats.in_flight);
+                    (name.clone(), stats.kind, calls, latency)
+                })
+                .collect()
+        };
+        for level in [
+            DetailsLevel::Counters,
+            DetailsLevel::Summaries,
+            DetailsLevel::Full,
+        ] {
+            let held = crate::lock::lock(&SORTED_SITES);
+            let during = Snapshot::take(level);
+            drop(held);
+            let after = Snapshot::take(level);
+            assert_eq!(counts(&during), counts(&after));
+            let merged = &after.functions[MERGED];
+            assert_eq!((merged.kind, merged.calls, merged.ok), (Kind::Timed, 2, 2));
+            let count = merged.latency_ns.as_ref().map(|latency| latency.count);
+            assert_eq!(count, (level >= DetailsLevel::Summaries).then_some(2));
+            let counted = &after.functions[COUNTED];
+            assert_eq!((counted.kind, counted.calls), (Kind::Counted, 1));
+        }
     }
 
     #[test]
