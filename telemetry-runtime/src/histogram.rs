@@ -575,8 +575,8 @@ struct RankWalk<const N: usize> {
     /// The first rank not placed yet.
     next: usize,
     /// `ranks[next]`, or `u64::MAX` once every rank is placed: a bucket that
-    /// places none costs the walk one compare. (Were a count to reach
-    /// `u64::MAX`, `place` would find nothing left to place.)
+    /// places none costs the walk one compare. (A rank of `u64::MAX` would
+    /// still be placed: `place` tells the two apart.)
     next_rank: u64,
 }
 
