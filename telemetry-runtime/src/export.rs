@@ -285,14 +285,8 @@ mod tests {
 
     fn stats(kind: Kind, latency: Option<Latency>) -> FunctionStats {
         FunctionStats {
-            kind,
-            calls: 0,
-            ok: 0,
-            err: 0,
-            panics: 0,
-            cancelled: 0,
-            in_flight: 0,
             latency_ns: latency,
+            ..FunctionStats::none_counted(kind)
         }
     }
 

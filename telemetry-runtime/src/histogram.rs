@@ -30,7 +30,7 @@
 //! reads the buckets of the groups its quantiles fall in only.
 
 use crate::counter::Slot;
-use crate::slots::{get_or_install, prefetch, PerSlot, Zeroed, MAX_SLOTS};
+use crate::slots::{get_or_install, prefetch_lines, PerSlot, Zeroed, MAX_SLOTS};
 use crate::sync::{load_relaxed, yield_now, zero, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 const LINEAR_BITS: u32 = 7;
@@ -383,7 +383,18 @@ impl Histogram {
         slots: usize,
         quantiles: &[f64; N],
     ) -> QuantileValues<N> {
-        let mut group_counts = [0u64; GROUPS];
+        self.read_quantiles_with(slots, quantiles, &mut QuantileScratch::default())
+    }
+
+    /// [`read_quantiles`](Self::read_quantiles) in `scratch`, which it leaves
+    /// as it found it, all zero: a snapshot reads thousands of histograms.
+    pub fn read_quantiles_with<const N: usize>(
+        &self,
+        slots: usize,
+        quantiles: &[f64; N],
+        scratch: &mut QuantileScratch,
+    ) -> QuantileValues<N> {
+        let QuantileScratch { group_counts, sums } = scratch;
         let (mut in_use, mut count) = (0u64, 0);
         self.for_each_slot(slots, |buckets| {
             let mut allocated = buckets.allocated.load(Ordering::Acquire);
@@ -398,36 +409,34 @@ impl Histogram {
             count += buckets.overflow.load(Ordering::Relaxed);
         });
         debug_assert!(quantiles.is_sorted(), "quantiles ascend: {quantiles:?}");
-        let ranks = quantiles.map(|q| quantile_rank(q, count));
-        let mut values = [None; N];
-        // The next rank to place, and the values in the groups before this one.
-        let (mut next, mut seen, mut sums) = (0, 0, [0u64; SUB]);
-        while in_use != 0 && next < N {
+        let mut ranks = RankWalk::new(quantiles.map(|q| quantile_rank(q, count)));
+        // The values in the groups before this one.
+        let mut seen = 0;
+        // Through every group in use, past the last rank too: taking each
+        // group's count leaves the scratch zero.
+        while in_use != 0 {
             let group = in_use.trailing_zeros() as usize;
             in_use &= in_use - 1;
             let below = seen;
-            seen += group_counts[group];
-            if ranks[next] > seen {
+            seen += std::mem::take(&mut group_counts[group]);
+            if ranks.next_rank > seen {
                 continue;
             }
             // Buckets written since the group counts were read may put a rank
             // in a later bucket, or past this group's buckets: then its last.
             let (mut walked, mut last) = (below, group * SUB);
-            self.read_group(slots, group, &mut sums, |sub, sum| {
+            self.read_group(slots, group, sums, |sub, sum| {
                 walked += sum;
                 last = group * SUB + sub;
-                while next < N && ranks[next] <= walked {
-                    values[next] = Some(midpoint(last));
-                    next += 1;
-                }
+                ranks.pass(walked, last);
             });
-            while next < N && ranks[next] <= seen {
-                values[next] = Some(midpoint(last));
-                next += 1;
-            }
+            ranks.pass(seen, last);
         }
         // Ranks past every group fall among the overflow values: `None`.
-        QuantileValues { count, values }
+        QuantileValues {
+            count,
+            values: ranks.values,
+        }
     }
 
     /// Sums group `group`'s buckets over the first `slots` slots, in `sums`
@@ -473,17 +482,10 @@ impl Histogram {
 
     /// Starts loading the index of each slot's buckets (second step: the
     /// pointers should be loaded by now); the buckets themselves depend on it.
+    /// All of it: a read takes the bits, counts and pointers of the groups in
+    /// use, from all over the index.
     pub fn prefetch_index(&self, slots: usize) {
-        self.for_each_slot(slots, |buckets| {
-            prefetch(&buckets.allocated);
-            let index = [&buckets.group_counts, &buckets.nonzero];
-            for line in index.into_iter().flat_map(|part| part.chunks(8)) {
-                prefetch(&line[0]);
-            }
-            for line in buckets.groups.chunks(8) {
-                prefetch(&line[0]);
-            }
-        });
+        self.for_each_slot(slots, prefetch_lines);
     }
 
     /// Bytes allocated for buckets so far (the `static` itself aside).
@@ -544,6 +546,69 @@ fn quantile_rank(q: f64, total: u64) -> u64 {
     let truncated = exact as i64;
     let rank = truncated + i64::from((truncated as f64) < exact);
     (rank as u64).max(1)
+}
+
+/// What [`Histogram::read_quantiles_with`] works in, all zero between reads:
+/// kept from one read to the next, it is not zeroed for each.
+pub struct QuantileScratch {
+    /// Values counted in each group, over the slots.
+    group_counts: [u64; GROUPS],
+    /// The buckets of one group, over the slots (see `Histogram::read_group`).
+    sums: [u64; SUB],
+}
+
+impl Default for QuantileScratch {
+    fn default() -> Self {
+        QuantileScratch {
+            group_counts: [0; GROUPS],
+            sums: [0; SUB],
+        }
+    }
+}
+
+/// Ranks, ascending, placed in the buckets they fall in by a walk over the
+/// buckets in ascending order.
+struct RankWalk<const N: usize> {
+    ranks: [u64; N],
+    /// The value of each rank placed so far: its bucket's midpoint.
+    values: [Option<u64>; N],
+    /// The first rank not placed yet.
+    next: usize,
+    /// `ranks[next]`, or `u64::MAX` once every rank is placed: a bucket that
+    /// places none costs the walk one compare. (A rank of `u64::MAX` would
+    /// still be placed: `place` tells the two apart.)
+    next_rank: u64,
+}
+
+impl<const N: usize> RankWalk<N> {
+    fn new(ranks: [u64; N]) -> Self {
+        RankWalk {
+            ranks,
+            values: [None; N],
+            next: 0,
+            next_rank: ranks.first().copied().unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Places the ranks up to `walked`, the number of values up to and
+    /// including bucket `index`, in that bucket.
+    #[inline(always)]
+    fn pass(&mut self, walked: u64, index: usize) {
+        if walked >= self.next_rank {
+            self.place(walked, index);
+        }
+    }
+
+    /// Out of line: inlined, the compiler computes the bucket's midpoint for
+    /// every bucket the walk passes, not only for the few that place a rank.
+    #[inline(never)]
+    fn place(&mut self, walked: u64, index: usize) {
+        while self.next < N && self.ranks[self.next] <= walked {
+            self.values[self.next] = Some(midpoint(index));
+            self.next += 1;
+        }
+        self.next_rank = self.ranks.get(self.next).copied().unwrap_or(u64::MAX);
+    }
 }
 
 /// What [`Histogram::read_quantiles`] reads: what a latency summary needs.
@@ -839,6 +904,40 @@ mod tests {
         histogram.record(one, MAX_TRACKED + 1);
         agree(&quantiles);
         agree(&[0.0001, 0.3, 0.3, 0.5, 0.7, 0.99995, 1.0]);
+    }
+
+    #[test]
+    fn a_scratch_serves_reads_of_many_histograms_and_is_left_zero() {
+        let pool = crate::counter::SlotPool::new();
+        let (one, two) = (pool.claim(), pool.claim());
+        let histograms = [Histogram::new(), Histogram::new(), Histogram::new()];
+        // Over six powers of two from 2^7, 2^12 and 2^17 ticks, on two slots and
+        // the shared one; the last histogram with overflow values on top.
+        for (start, histogram) in [7.0, 12.0, 17.0].into_iter().zip(&histograms) {
+            for k in 0..600u64 {
+                let value = 2f64.powf(start + 6.0 * (k * 7 % 600) as f64 / 600.0) as u64;
+                histogram.record([one, two, Slot::SHARED][(k % 3) as usize], value);
+            }
+        }
+        histograms[2].record(two, MAX_TRACKED + 1);
+        histograms[2].record(two, u64::MAX);
+        let mut scratch = QuantileScratch::default();
+        // Ranks in the first groups only (the walk passes the later ones by),
+        // spread over all, and among the overflow values.
+        for quantiles in [
+            [0.0, 0.01, 0.02, 0.1],
+            [0.5, 0.9, 0.99, 0.999],
+            [0.1, 0.5, 0.999, 1.0],
+        ] {
+            for histogram in &histograms {
+                assert_eq!(
+                    histogram.read_quantiles_with(MAX_SLOTS, &quantiles, &mut scratch),
+                    histogram.read_quantiles(MAX_SLOTS, &quantiles)
+                );
+                let QuantileScratch { group_counts, sums } = &scratch;
+                assert!(group_counts.iter().chain(sums).all(|&n| n == 0));
+            }
+        }
     }
 
     #[test]

@@ -163,15 +163,33 @@ impl<T> Drop for PerSlot<T> {
 /// faults and changes nothing observable.
 #[inline(always)]
 pub(crate) fn prefetch<T>(value: &T) {
+    prefetch_address((value as *const T).cast());
+}
+
+/// [`prefetch`] of every cache line `value` spans: one a line's length from its
+/// start, and its last byte (a value need not start on a line). The count is a
+/// constant, so the loop unrolls to one instruction a line.
+#[inline(always)]
+pub(crate) fn prefetch_lines<T>(value: &T) {
+    const LINE: usize = 64;
+    let start = (value as *const T).cast::<u8>();
+    for offset in (0..size_of::<T>()).step_by(LINE) {
+        prefetch_address(start.wrapping_add(offset));
+    }
+    prefetch_address(start.wrapping_add(size_of::<T>().saturating_sub(1)));
+}
+
+#[inline(always)]
+fn prefetch_address(address: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(loom)))]
     #[allow(unused_unsafe)] // safe to call with SSE, which x86_64 always has, in newer Rust
     // SAFETY: PREFETCHT0 is in SSE, part of every x86_64 CPU, and only hints.
     unsafe {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>());
+        _mm_prefetch::<_MM_HINT_T0>(address.cast::<i8>());
     }
     #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-    let _ = value;
+    let _ = address;
 }
 
 fn new_chunk<T: Zeroed>() -> Box<Chunk<T>> {

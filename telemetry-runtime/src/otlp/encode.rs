@@ -468,19 +468,9 @@ mod tests {
     fn idle_functions_are_left_out_unless_asked_for() {
         let mut snapshot = Snapshot::take(DetailsLevel::Instance);
         snapshot.details_level = DetailsLevel::Full;
-        snapshot.functions.insert(
-            "idle".into(),
-            FunctionStats {
-                kind: Kind::Counted,
-                calls: 0,
-                ok: 0,
-                err: 0,
-                panics: 0,
-                cancelled: 0,
-                in_flight: 0,
-                latency_ns: None,
-            },
-        );
+        snapshot
+            .functions
+            .insert("idle".into(), FunctionStats::none_counted(Kind::Counted));
         let metrics = |options: &Options| {
             request(&snapshot, options).resource_metrics[0].scope_metrics[0]
                 .metrics
