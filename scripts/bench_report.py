@@ -133,23 +133,25 @@ WHY_MISSED = {
         "between 0.75 and 1.5 ms from run to run with the load (paired with the "
         "code before this change in the same minute: 2.5 to 2.8 times faster).",
     "`#[timed(sample = 16)]`":
-        "a third of a nanosecond over, on a budget of 1 ns over `#[counted]` and "
-        "1/16 of the clock pair: 1/16 of the timed call's recording takes a tenth "
-        "of it, the countdown (a load, a compare and a store in the cell the call "
-        "already writes) a few cycles, and the branch that picks the timed call "
-        "is mispredicted once per timed call, at the entry and again at the exit "
-        "(some 40 cycles per 16 calls). Closing it: one branch per call, with the "
-        "timed call's entry and exit in one out-of-line path.",
+        "within a few tenths of a nanosecond, on a budget of 1 ns over "
+        "`#[counted]` and 1/16 of the clock pair. Per call, besides `#[counted]`: "
+        "the countdown (a load, a subtraction whose borrow is the test, a store, "
+        "in the cell the call already writes), a test of the start at exit, and "
+        "1/16 of a timed call's recording; callgrind counts 19 instructions a "
+        "call over `#[counted]` (25 before the untimed calls got an exit path of "
+        "their own). The branch that picks the timed call cannot be predicted, "
+        "by design (random gaps), so it costs a misprediction per timed call, "
+        "some 20 cycles per 16 calls. Tried and left: the timed call's "
+        "recording out of line (callgrind: 2.4 instructions a call more, the "
+        "same register saves at entry).",
     "level-2 snapshot":
         "it is mostly work, not misses: under callgrind a level-2 snapshot "
-        "takes about 2,900 instructions a fn (3,700 before the quantiles were "
-        "read straight from the histogram): some 1,400 for the quantiles (each "
-        "slot's per-group counts, then the buckets of the three or so groups "
-        "the four quantiles fall in), some 600 for the output (the name's "
-        "`String` and a `BTreeMap` of ~190-byte entries), the rest the totals "
-        "and conversions. On a loaded machine that is over 0.3 ms. Closing it: "
-        "a summary that keeps each group's first buckets beside its count, "
-        "and fewer moves of the entries.",
+        "takes about 2,340 instructions a fn (3,700 before the quantiles were "
+        "read straight from the histogram, 2,900 before the walk placed ranks "
+        "out of line and the output map was kept between snapshots). On a "
+        "loaded machine that can still be over 0.3 ms. Closing it further: "
+        "bounds checks in the group loops and the rank computation, some 130 "
+        "instructions a fn.",
     "JSON of the 1,000-fn snapshot":
         "`to_json` writes the fns' entries itself (integers with itoa, strings "
         "copied whole where nothing needs escaping) and the rest through the "
