@@ -452,7 +452,7 @@ impl DebugTimedGuard {
     fn finish(&self, field: usize) {
         let ticks = clock::now().saturating_sub(self.start);
         self.counters.record_latency_shared(ticks);
-        self.histogram.record(Slot::SHARED, ticks);
+        self.histogram.record_shared(ticks);
         // Last, with `Release`: a reader that sees the completion sees its latency.
         self.counters.add_shared(field, 1);
     }
