@@ -122,7 +122,7 @@ impl Recorder {
         if PER_THREAD_SLOTS {
             self.counters.add(slot, field, 1);
         } else {
-            self.counters.add_shared(field as usize, 1);
+            self.counters.count_shared(field as usize);
         }
     }
 
@@ -224,7 +224,7 @@ impl OnThread {
 /// Unoptimized, each thread-local access is a chain of a dozen calls, and the
 /// plain load and store that update an exclusive slot are two calls into `core`
 /// where the shared slot's add is one at most (none on x86_64, see
-/// [`add_release`](crate::sync::add_release)): there the per-thread machinery
+/// [`AddRelease`](crate::sync::AddRelease)): there the per-thread machinery
 /// costs several times the contention it avoids. Counts stay exact either way;
 /// threads of a debug build share one cache line per fn, and the panic hook
 /// names the fn a panic came from by the backtrace's symbols, which a debug
@@ -362,13 +362,13 @@ pub struct DebugGuard {
 impl DebugGuard {
     /// [`SyncGuard::enter`], in a debug build.
     pub fn enter(counters: &'static CallCounters) -> Self {
-        counters.add_shared(Field::Started as usize, 1);
+        counters.count_shared(Field::Started as usize);
         DebugGuard { counters }
     }
 
     /// [`SyncGuard::enter_in_place`], in a debug build.
     pub fn enter_in_place(counters: &'static CallCounters) -> DebugInPlaceGuard {
-        counters.add_shared(Field::Started as usize, 1);
+        counters.count_shared(Field::Started as usize);
         DebugInPlaceGuard {
             counters,
             unwinding_at_entry: std::thread::panicking(),
@@ -380,14 +380,14 @@ impl DebugGuard {
         // An outcome as `usize` is its field's index: no `match` to run.
         ManuallyDrop::new(self)
             .counters
-            .add_shared(outcome as usize, 1);
+            .count_shared(outcome as usize);
     }
 }
 
 impl Drop for DebugGuard {
     /// As [`SyncGuard`]'s: reached when the body unwinds.
     fn drop(&mut self) {
-        self.counters.add_shared(field_at_drop(false), 1);
+        self.counters.count_shared(field_at_drop(false));
     }
 }
 
@@ -404,7 +404,7 @@ impl Drop for DebugInPlaceGuard {
     /// As [`SyncGuard`]'s.
     fn drop(&mut self) {
         self.counters
-            .add_shared(field_at_drop(self.unwinding_at_entry), 1);
+            .count_shared(field_at_drop(self.unwinding_at_entry));
     }
 }
 
@@ -421,7 +421,7 @@ pub struct DebugTimedGuard {
 impl DebugTimedGuard {
     /// [`SyncGuard::enter`], in a debug build.
     pub fn enter(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
-        counters.add_shared(Field::Started as usize, 1);
+        counters.count_shared(Field::Started as usize);
         DebugTimedGuard {
             counters,
             histogram,
@@ -432,7 +432,7 @@ impl DebugTimedGuard {
 
     /// [`SyncGuard::enter_in_place`], in a debug build.
     pub fn enter_in_place(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
-        counters.add_shared(Field::Started as usize, 1);
+        counters.count_shared(Field::Started as usize);
         DebugTimedGuard {
             counters,
             histogram,
@@ -454,7 +454,7 @@ impl DebugTimedGuard {
         self.counters.record_latency_shared(ticks);
         self.histogram.record_shared(ticks);
         // Last, with `Release`: a reader that sees the completion sees its latency.
-        self.counters.add_shared(field, 1);
+        self.counters.count_shared(field);
     }
 }
 

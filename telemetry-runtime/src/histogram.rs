@@ -32,7 +32,7 @@
 use crate::counter::Slot;
 use crate::slots::{get_or_install, prefetch, PerSlot, Zeroed, MAX_SLOTS};
 use crate::sync::{
-    add_release, load_relaxed, yield_now, zero, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+    load_relaxed, yield_now, zero, AddRelease, AtomicPtr, AtomicU32, AtomicU64, Ordering,
 };
 
 const LINEAR_BITS: u32 = 7;
@@ -163,7 +163,7 @@ impl Group {
         if load_relaxed(word) & bit == 0 {
             word.fetch_or(bit, Ordering::Relaxed);
         }
-        let before = self.low[sub].fetch_add(1, Ordering::Release);
+        let before = self.low[sub].add_release(1);
         // Almost never: the one add that reaches `CARRY` carries.
         if before == CARRY - 1 {
             self.rare_add(sub, before, buckets, group, Slot::SHARED);
@@ -354,18 +354,19 @@ impl Histogram {
     /// read-modify-writes. Every `#[timed]` call of a build with debug
     /// assertions records here (see the `guard` module), unoptimized: hence
     /// the slot's buckets found without a slot lookup, and the counts with
-    /// [`add_release`], one instruction where `fetch_add` is a chain of calls.
+    /// [`add_release`](AddRelease), one instruction where `fetch_add` is a
+    /// chain of calls.
     #[inline(always)]
     pub(crate) fn record_shared(&self, value: u64) {
         let buckets = get_or_install(self.slots.first(), new_slot_buckets);
         if value > MAX_TRACKED {
-            add_release(&buckets.overflow, 1);
+            buckets.overflow.add_release(1);
             return;
         }
         let (group_index, sub) = bucket_of(value);
         let group = buckets.group_or_install(group_index, Slot::SHARED);
         group.add_shared(sub, buckets, group_index);
-        add_release(&buckets.group_counts[group_index], 1);
+        buckets.group_counts[group_index].add_release(1);
     }
 
     /// Calls `f` with the buckets of each of the first `slots` slots that has some.

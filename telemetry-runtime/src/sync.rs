@@ -21,36 +21,65 @@ pub(crate) fn zero() -> AtomicU64 {
     AtomicU64::new(0)
 }
 
-/// `counter.fetch_add(n, Ordering::Release)` with its result unused: the counts
-/// of the shared slot in a build with debug assertions (see the `guard` module).
+/// `fetch_add(n, Ordering::Release)`, returning the value before: the counts
+/// of the shared slot in a build with debug assertions (see the `guard`
+/// module), 64-bit, and the 32-bit low parts of its histogram buckets.
 ///
 /// Unoptimized, `fetch_add` is a chain of calls into `core` (some 20
-/// instructions); on x86_64 this is the one locked `add` that it compiles to
+/// instructions); on x86_64 this is the one locked `xadd` that it compiles to
 /// optimized, in place, with no call. Under loom and Miri, which see atomics
 /// only through their types (Miri runs no assembly), it is `fetch_add`.
-#[inline(always)]
-pub(crate) fn add_release(counter: &AtomicU64, n: u64) {
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    // SAFETY: `counter` is a live `AtomicU64`, which has the same in-memory
-    // representation as a `u64`, so its value is at its address, aligned. A
-    // locked `add` is an atomic read-modify-write, the instruction `fetch_add`
-    // itself compiles to, and sequentially consistent on x86: at least
-    // `Release`. The block is not `nomem`, so the compiler keeps other memory
-    // accesses on their side of it, as around a call.
-    unsafe {
-        core::arch::asm!(
-            "lock add qword ptr [{counter}], {n}",
-            counter = in(reg) counter as *const AtomicU64,
-            n = in(reg) n,
-            options(nostack),
-        );
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
-    counter.fetch_add(n, Ordering::Release);
+pub(crate) trait AddRelease {
+    /// What the atomic holds.
+    type Value;
+
+    /// Adds `n`, returning the value before.
+    fn add_release(&self, n: Self::Value) -> Self::Value;
+}
+
+/// Implements [`AddRelease`] for atomics of each width, with the `lock xadd`
+/// of that width.
+macro_rules! add_release {
+    ($($atomic:ty => $value:ty, $xadd:literal;)*) => {$(
+        impl AddRelease for $atomic {
+            type Value = $value;
+
+            #[inline(always)]
+            fn add_release(&self, n: $value) -> $value {
+                #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+                {
+                    let before;
+                    // SAFETY: `self` is a live atomic, which has the same
+                    // in-memory representation as its value type, so its value
+                    // is at its address, aligned. A locked `xadd` is an atomic
+                    // read-modify-write, the instruction `fetch_add` itself
+                    // compiles to, and sequentially consistent on x86: at least
+                    // `Release`. The block is not `nomem`, so the compiler keeps
+                    // other memory accesses on their side of it, as around a call.
+                    unsafe {
+                        core::arch::asm!(
+                            $xadd,
+                            atomic = in(reg) self as *const Self,
+                            value = inout(reg) n => before,
+                            options(nostack),
+                        );
+                    }
+                    before
+                }
+                #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+                self.fetch_add(n, Ordering::Release)
+            }
+        }
+    )*};
+}
+
+add_release! {
+    AtomicU64 => u64, "lock xadd qword ptr [{atomic}], {value:r}";
+    AtomicU32 => u32, "lock xadd dword ptr [{atomic}], {value:e}";
 }
 
 /// `counter.load(Ordering::Relaxed)`, for the shared slot's latency extremes
-/// and bucket bits in a build with debug assertions, as [`add_release`] is for its counts: on
+/// and bucket bits in a build with debug assertions, as [`AddRelease`] is for its counts: on
 /// x86_64 the one `mov` it compiles to optimized, in place of a chain of calls.
 #[inline(always)]
 pub(crate) fn load_relaxed(counter: &AtomicU64) -> u64 {
