@@ -29,7 +29,7 @@
 //! instruction on x86_64) is cheaper than finding and updating an exclusive slot.
 
 use crate::slots::{PerSlot, Zeroed};
-use crate::sync::{load_relaxed, zero, AddRelease, AtomicU64, Ordering};
+use crate::sync::{zero, AddRelease, AtomicU64, LoadAcquire, Ordering};
 
 pub use crate::slots::MAX_SLOTS;
 
@@ -364,10 +364,10 @@ impl CallCounters {
         // A load first: most latencies are no new extreme, and a load is
         // cheaper than a read-modify-write (and, unoptimized, than a call
         // into `fetch_max`'s generic code).
-        if !ticks > load_relaxed(min_inverted) {
+        if !ticks > min_inverted.load_acquire() {
             min_inverted.fetch_max(!ticks, Ordering::Relaxed);
         }
-        if ticks > load_relaxed(max) {
+        if ticks > max.load_acquire() {
             max.fetch_max(ticks, Ordering::Relaxed);
         }
     }

@@ -32,7 +32,7 @@
 use crate::counter::Slot;
 use crate::slots::{get_or_install, prefetch, PerSlot, Zeroed, MAX_SLOTS};
 use crate::sync::{
-    load_relaxed, yield_now, zero, AddRelease, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+    yield_now, zero, AddRelease, AtomicPtr, AtomicU32, AtomicU64, LoadAcquire, Ordering,
 };
 
 const LINEAR_BITS: u32 = 7;
@@ -160,7 +160,7 @@ impl Group {
         // The bucket's bit before the add, for the same reason as the group's
         // (see `install_group`); an owner sets it after, being the only writer.
         let (word, bit) = (&buckets.nonzero[group], 1 << sub);
-        if load_relaxed(word) & bit == 0 {
+        if word.load_acquire() & bit == 0 {
             word.fetch_or(bit, Ordering::Relaxed);
         }
         let before = self.low[sub].add_release(1);
@@ -274,7 +274,7 @@ impl SlotBuckets {
     fn group(&self, group: usize) -> Option<&Group> {
         // SAFETY: non-null pointers come from `get_or_install` and live as long
         // as the histogram.
-        unsafe { self.groups[group].load(Ordering::Acquire).as_ref() }
+        unsafe { self.groups[group].load_acquire().as_ref() }
     }
 }
 

@@ -78,27 +78,58 @@ add_release! {
     AtomicU32 => u32, "lock xadd dword ptr [{atomic}], {value:e}";
 }
 
-/// `counter.load(Ordering::Relaxed)`, for the shared slot's latency extremes
-/// and bucket bits in a build with debug assertions, as [`AddRelease`] is for its counts: on
-/// x86_64 the one `mov` it compiles to optimized, in place of a chain of calls.
-#[inline(always)]
-pub(crate) fn load_relaxed(counter: &AtomicU64) -> u64 {
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    {
-        let value: u64;
-        // SAFETY: as in `add_release`, the value of a live `AtomicU64` is at its
-        // address, aligned, and an aligned 8-byte `mov` is an atomic load on
-        // x86_64, the instruction a `Relaxed` (or `Acquire`) load compiles to.
-        unsafe {
-            core::arch::asm!(
-                "mov {value}, qword ptr [{counter}]",
-                counter = in(reg) counter as *const AtomicU64,
-                value = lateout(reg) value,
-                options(nostack, preserves_flags, readonly),
-            );
+/// `load(Ordering::Acquire)`, in a build with debug assertions: on x86_64 the
+/// one `mov` it compiles to optimized, in place of a chain of calls, as
+/// [`AddRelease`] is for `fetch_add`. For what the debug guards read: the
+/// shared slot's latency extremes and bucket bits (which need no more than
+/// `Relaxed`), and the pointers to its buckets.
+///
+/// Optimized, it is `load` itself: the same `mov`, which the compiler may move
+/// and schedule with the code around it, as it could not an assembly block.
+/// Under loom and Miri, as for [`AddRelease`], it is `load` too.
+pub(crate) trait LoadAcquire {
+    /// What the atomic holds.
+    type Value;
+
+    /// The atomic's value.
+    fn load_acquire(&self) -> Self::Value;
+}
+
+/// Implements [`LoadAcquire`] for atomics of each width, with the `mov` of
+/// that width.
+macro_rules! load_acquire {
+    ($([$($generic:ident)?] $atomic:ty => $value:ty, $mov:literal;)*) => {$(
+        impl<$($generic)?> LoadAcquire for $atomic {
+            type Value = $value;
+
+            #[inline(always)]
+            fn load_acquire(&self) -> $value {
+                #[cfg(all(target_arch = "x86_64", debug_assertions, not(loom), not(miri)))]
+                {
+                    let value;
+                    // SAFETY: as in `add_release`, the value of a live atomic
+                    // is at its address, aligned, and an aligned `mov` of up to
+                    // 8 bytes is an atomic load on x86_64, where every load is
+                    // `Acquire`. The block is neither `readonly` nor `nomem`, so
+                    // the compiler moves no other memory access across it either.
+                    unsafe {
+                        core::arch::asm!(
+                            $mov,
+                            atomic = in(reg) self as *const Self,
+                            value = lateout(reg) value,
+                            options(nostack, preserves_flags),
+                        );
+                    }
+                    value
+                }
+                #[cfg(not(all(target_arch = "x86_64", debug_assertions, not(loom), not(miri))))]
+                self.load(Ordering::Acquire)
+            }
         }
-        value
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
-    counter.load(Ordering::Relaxed)
+    )*};
+}
+
+load_acquire! {
+    [] AtomicU64 => u64, "mov {value:r}, qword ptr [{atomic}]";
+    [T] AtomicPtr<T> => *mut T, "mov {value:r}, qword ptr [{atomic}]";
 }
