@@ -82,7 +82,7 @@ add_release! {
 /// one `mov` it compiles to optimized, in place of a chain of calls, as
 /// [`AddRelease`] is for `fetch_add`. For what the debug guards read: the
 /// shared slot's latency extremes and bucket bits (which need no more than
-/// `Relaxed`), and the pointers to its buckets.
+/// `Relaxed`), the pointers to its buckets, and the clock's source.
 ///
 /// Optimized, it is `load` itself: the same `mov`, which the compiler may move
 /// and schedule with the code around it, as it could not an assembly block.
@@ -131,5 +131,6 @@ macro_rules! load_acquire {
 
 load_acquire! {
     [] AtomicU64 => u64, "mov {value:r}, qword ptr [{atomic}]";
+    [] AtomicU32 => u32, "mov {value:e}, dword ptr [{atomic}]";
     [T] AtomicPtr<T> => *mut T, "mov {value:r}, qword ptr [{atomic}]";
 }
