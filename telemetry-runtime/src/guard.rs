@@ -408,49 +408,31 @@ impl Drop for DebugInPlaceGuard {
     }
 }
 
-/// The [`DebugGuard`] of a sync `#[timed]` call: it also reads the clock at
-/// entry and exit, and records the latency in the shared slot.
-#[must_use]
-pub struct DebugTimedGuard {
-    counters: &'static CallCounters,
-    histogram: &'static Histogram,
-    start: u64,
-    unwinding_at_entry: bool,
+/// A `#[timed]` site's counters and latency histogram, in one static: the
+/// [`DebugTimedGuard`] of its calls holds one address for both, and is two
+/// words, which pass in registers where a larger guard is copied through
+/// memory at every move, unoptimized.
+pub struct TimedStatics {
+    /// The site's counters.
+    pub counters: CallCounters,
+    /// The site's latency histogram.
+    pub histogram: Histogram,
 }
 
-impl DebugTimedGuard {
-    /// [`SyncGuard::enter`], in a debug build.
-    pub fn enter(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
-        counters.count_shared(Field::Started as usize);
-        DebugTimedGuard {
-            counters,
-            histogram,
-            start: clock::now(),
-            unwinding_at_entry: false,
+impl TimedStatics {
+    /// All zero, as a `static` of the expansion.
+    pub const fn new() -> Self {
+        TimedStatics {
+            counters: CallCounters::new(),
+            histogram: Histogram::new(),
         }
     }
 
-    /// [`SyncGuard::enter_in_place`], in a debug build.
-    pub fn enter_in_place(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
-        counters.count_shared(Field::Started as usize);
-        DebugTimedGuard {
-            counters,
-            histogram,
-            start: clock::now(),
-            unwinding_at_entry: std::thread::panicking(),
-        }
-    }
-
-    /// Counts a normal return that `outcome` classifies.
-    pub fn exit(self, outcome: Outcome) {
-        ManuallyDrop::new(self).finish(outcome as usize);
-    }
-
-    /// Reads the clock and records the latency, then counts the call in
-    /// `field` (a [`Field`] as `usize`).
+    /// Reads the clock and records the latency since `start` in the shared
+    /// slot, then counts the call in `field` (a [`Field`] as `usize`).
     #[inline(always)]
-    fn finish(&self, field: usize) {
-        let ticks = clock::now().saturating_sub(self.start);
+    fn finish_shared(&self, start: u64, field: usize) {
+        let ticks = clock::now().saturating_sub(start);
         self.counters.record_latency_shared(ticks);
         self.histogram.record_shared(ticks);
         // Last, with `Release`: a reader that sees the completion sees its latency.
@@ -458,10 +440,69 @@ impl DebugTimedGuard {
     }
 }
 
+impl Default for TimedStatics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The [`DebugGuard`] of a sync `#[timed]` call: it also reads the clock at
+/// entry and exit, and records the latency in the shared slot.
+#[must_use]
+pub struct DebugTimedGuard {
+    statics: &'static TimedStatics,
+    start: u64,
+}
+
+impl DebugTimedGuard {
+    /// [`SyncGuard::enter`], in a debug build.
+    pub fn enter(statics: &'static TimedStatics) -> Self {
+        statics.counters.count_shared(Field::Started as usize);
+        DebugTimedGuard {
+            statics,
+            start: clock::now(),
+        }
+    }
+
+    /// [`SyncGuard::enter_in_place`], in a debug build.
+    pub fn enter_in_place(statics: &'static TimedStatics) -> DebugTimedInPlaceGuard {
+        statics.counters.count_shared(Field::Started as usize);
+        DebugTimedInPlaceGuard {
+            statics,
+            start: clock::now(),
+            unwinding_at_entry: std::thread::panicking(),
+        }
+    }
+
+    /// Counts a normal return that `outcome` classifies.
+    pub fn exit(self, outcome: Outcome) {
+        let this = ManuallyDrop::new(self);
+        this.statics.finish_shared(this.start, outcome as usize);
+    }
+}
+
 impl Drop for DebugTimedGuard {
+    /// As [`SyncGuard`]'s: reached when the body unwinds.
+    fn drop(&mut self) {
+        self.statics.finish_shared(self.start, field_at_drop(false));
+    }
+}
+
+/// The [`DebugTimedGuard`] of a call whose normal return drops it, as
+/// [`DebugInPlaceGuard`] is [`DebugGuard`]'s.
+#[must_use]
+pub struct DebugTimedInPlaceGuard {
+    statics: &'static TimedStatics,
+    start: u64,
+    /// As in [`SyncGuard`].
+    unwinding_at_entry: bool,
+}
+
+impl Drop for DebugTimedInPlaceGuard {
     /// As [`SyncGuard`]'s.
     fn drop(&mut self) {
-        self.finish(field_at_drop(self.unwinding_at_entry));
+        self.statics
+            .finish_shared(self.start, field_at_drop(self.unwinding_at_entry));
     }
 }
 
@@ -662,8 +703,7 @@ mod tests {
     }
 
     static DEBUG_COUNTERS: CallCounters = CallCounters::new();
-    static DEBUG_TIMED_COUNTERS: CallCounters = CallCounters::new();
-    static DEBUG_HISTOGRAM: Histogram = Histogram::new();
+    static DEBUG_TIMED: TimedStatics = TimedStatics::new();
 
     /// Every way a sync call ends, through the debug guards: each counted once,
     /// in the shared slot, and, timed, with a latency.
@@ -673,33 +713,32 @@ mod tests {
         impl Drop for EntersWhileUnwinding {
             fn drop(&mut self) {
                 let _counted = DebugGuard::enter_in_place(&DEBUG_COUNTERS);
-                let _timed =
-                    DebugTimedGuard::enter_in_place(&DEBUG_TIMED_COUNTERS, &DEBUG_HISTOGRAM);
+                let _timed = DebugTimedGuard::enter_in_place(&DEBUG_TIMED);
             }
         }
-        let (counters, timed) = (&DEBUG_COUNTERS, &DEBUG_TIMED_COUNTERS);
-        let histogram = &DEBUG_HISTOGRAM;
+        let (counters, statics) = (&DEBUG_COUNTERS, &DEBUG_TIMED);
         DebugGuard::enter(counters).exit(Outcome::Ok);
-        DebugTimedGuard::enter(timed, histogram).exit(Outcome::Ok);
+        DebugTimedGuard::enter(statics).exit(Outcome::Ok);
         DebugGuard::enter(counters).exit(Outcome::Err);
-        DebugTimedGuard::enter(timed, histogram).exit(Outcome::Err);
+        DebugTimedGuard::enter(statics).exit(Outcome::Err);
         drop(DebugGuard::enter_in_place(counters));
-        drop(DebugTimedGuard::enter_in_place(timed, histogram));
+        drop(DebugTimedGuard::enter_in_place(statics));
         let unwound = std::panic::catch_unwind(|| {
             let _counted = DebugGuard::enter(counters);
-            let _timed = DebugTimedGuard::enter(timed, histogram);
+            let _timed = DebugTimedGuard::enter(statics);
             std::panic::resume_unwind(Box::new("unwinding through the guards"));
         });
         assert!(unwound.is_err());
         let unwound = std::panic::catch_unwind(|| {
             let _counted = DebugGuard::enter_in_place(counters);
-            let _timed = DebugTimedGuard::enter_in_place(timed, histogram);
+            let _timed = DebugTimedGuard::enter_in_place(statics);
             let _enters_later = EntersWhileUnwinding;
             std::panic::resume_unwind(Box::new("unwinding through the guards"));
         });
         assert!(unwound.is_err());
 
         let pool = crate::counter::pool();
+        let (timed, histogram) = (&statics.counters, &statics.histogram);
         for totals in [counters.totals(pool), timed.totals(pool)] {
             let counts = (totals.started, totals.ok, totals.err, totals.panics);
             // The call entered while unwinding returns: `ok`.
