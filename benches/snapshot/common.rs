@@ -17,7 +17,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use telemetry::__private_0_1_0::counter::{current_slot, CallCounters, Field};
+use telemetry::__private_0_1_0::counter::{current_slot, Field};
+use telemetry::__private_0_1_0::guard::TimedStatics;
 use telemetry::__private_0_1_0::histogram::Histogram;
 use telemetry::__private_0_1_0::registry::{call_sites, CallSite};
 
@@ -63,10 +64,7 @@ pub fn bench(c: &mut Criterion, fns: usize) {
         assert_eq!(latency.count, CALLS, "{name}");
     }
 
-    let statics = size_of::<CallCounters>()
-        + size_of::<Histogram>()
-        + size_of::<CallSite>()
-        + size_of::<&CallSite>();
+    let statics = size_of::<TimedStatics>() + size_of::<CallSite>() + size_of::<&CallSite>();
     let heap: usize = call_sites()
         .filter_map(CallSite::histogram)
         .map(Histogram::allocated_bytes)
@@ -114,7 +112,7 @@ pub fn bench(c: &mut Criterion, fns: usize) {
         100 => 512,
         _ => return,
     };
-    let statics = size_of::<CallCounters>() + size_of::<Histogram>() + size_of::<CallSite>();
+    let statics = size_of::<TimedStatics>() + size_of::<CallSite>();
     let allocated = || -> usize {
         call_sites()
             .map(|site| {

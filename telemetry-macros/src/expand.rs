@@ -147,11 +147,12 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
         ReturnShape::NoValue | ReturnShape::Never => quote!(#private::Outcome::Ok),
     };
     let never = matches!(site.shape(sig), ReturnShape::Never);
-    // Where the site records: its statics, which `Recorder` takes, and so do
-    // the debug guards.
-    let (statics, recorder, debug_guard) = match site.kind {
+    // Where the site records: its statics, which `Recorder` takes; the debug
+    // guards take a `#[timed]` site's in one (see the runtime's `TimedStatics`).
+    let statics = recorded_in(site.kind);
+    let (debug_statics, recorder, debug_guard) = match site.kind {
         Kind::Timed => (
-            quote!(&__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM),
+            quote!(&__TELEMETRY_TIMED),
             quote!(timed),
             quote!(DebugTimedGuard),
         ),
@@ -176,7 +177,7 @@ fn instrument(site: &Site, sig: &mut Signature, body: &mut Block) {
         }
         quote! {
             #[cfg(debug_assertions)]
-            let #guard = #private::#debug_guard::#enter(#statics);
+            let #guard = #private::#debug_guard::#enter(#debug_statics);
             #[cfg(not(debug_assertions))]
             #sync
         }
@@ -344,32 +345,39 @@ fn registration(site: &Site, sig: &Signature, private: &TokenStream) -> TokenStr
             )
         }
     };
-    let (histogram, constructor) = match site.kind {
+    let recorded_in = recorded_in(site.kind);
+    let (statics, constructor) = match site.kind {
         Kind::Timed => (
-            quote!(static __TELEMETRY_HISTOGRAM: #private::Histogram = #private::Histogram::new();),
+            quote!(static __TELEMETRY_TIMED: #private::TimedStatics = #private::TimedStatics::new();),
             match site.sample() {
-                1 => {
-                    quote!(#private::CallSite::timed(#name, &__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM))
-                }
+                1 => quote!(#private::CallSite::timed(#name, #recorded_in)),
                 every => {
                     let every = proc_macro2::Literal::u32_unsuffixed(every);
-                    quote!(#private::CallSite::timed(#name, &__TELEMETRY_COUNTERS, &__TELEMETRY_HISTOGRAM).sampled(#every))
+                    quote!(#private::CallSite::timed(#name, #recorded_in).sampled(#every))
                 }
             },
         ),
         Kind::Counted => (
-            TokenStream::new(),
-            quote!(#private::CallSite::counted(#name, &__TELEMETRY_COUNTERS)),
+            quote!(static __TELEMETRY_COUNTERS: #private::CallCounters = #private::CallCounters::new();),
+            quote!(#private::CallSite::counted(#name, #recorded_in)),
         ),
     };
     quote! {
-        static __TELEMETRY_COUNTERS: #private::CallCounters = #private::CallCounters::new();
-        #histogram
+        #statics
         static __TELEMETRY_SITE: #private::CallSite = #constructor;
         #[#private::linkme::distributed_slice(#private::CALL_SITES)]
         #[linkme(crate = #private::linkme)]
         static __TELEMETRY_REGISTRATION: &#private::CallSite = &__TELEMETRY_SITE;
         #name_self_type
+    }
+}
+
+/// The statics a site records in (declared by `registration`), as `CallSite`
+/// and `Recorder` take them: its counters and, for `#[timed]`, its histogram.
+fn recorded_in(kind: Kind) -> TokenStream {
+    match kind {
+        Kind::Timed => quote!(&__TELEMETRY_TIMED.counters, &__TELEMETRY_TIMED.histogram),
+        Kind::Counted => quote!(&__TELEMETRY_COUNTERS),
     }
 }
 

@@ -11,15 +11,18 @@
 //! `current_clocksource` is `tsc`, which it picks only for an invariant, synchronized
 //! counter) or, on other systems, where CPUID reports an invariant TSC.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const UNKNOWN: u8 = 0;
-const TSC: u8 = 1;
-const MONOTONIC: u8 = 2;
+use crate::sync::{AtomicU32, LoadAcquire, Ordering};
 
-static SOURCE: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u32 = 0;
+const TSC: u32 = 1;
+const MONOTONIC: u32 = 2;
+
+/// 32 bits wide, which [`LoadAcquire`] reads in place: every `#[timed]` call
+/// of a debug build reads it twice.
+static SOURCE: AtomicU32 = AtomicU32::new(UNKNOWN);
 
 /// Which counter [`now`] reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +44,7 @@ static ORIGIN: OnceLock<Origin> = OnceLock::new();
 /// The current time in ticks of [`source`]. Only differences mean anything.
 #[inline(always)]
 pub fn now() -> u64 {
-    match SOURCE.load(Ordering::Acquire) {
+    match SOURCE.load_acquire() {
         TSC => read_tsc(),
         MONOTONIC => monotonic_ns(),
         _ => start(),

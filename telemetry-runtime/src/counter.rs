@@ -29,7 +29,7 @@
 //! instruction on x86_64) is cheaper than finding and updating an exclusive slot.
 
 use crate::slots::{PerSlot, Zeroed};
-use crate::sync::{add_release, load_relaxed, zero, AtomicU64, Ordering};
+use crate::sync::{zero, AddRelease, AtomicU64, LoadAcquire, Ordering};
 
 pub use crate::slots::MAX_SLOTS;
 
@@ -334,12 +334,13 @@ impl CallCounters {
         self.cell(slot).add(slot, field, n);
     }
 
-    /// [`add`](Self::add) to the shared slot, in fewer steps: unoptimized
-    /// builds count there only (see the `guard` module), one call at a time.
-    /// `field` is a [`Field`] as `usize` (an `Outcome` as `usize` is its field).
+    /// [`add`](Self::add) of one to the shared slot, in fewer steps:
+    /// unoptimized builds count there only (see the `guard` module), one call
+    /// at a time. `field` is a [`Field`] as `usize` (an `Outcome` as `usize`
+    /// is its field).
     #[inline(always)]
-    pub(crate) fn add_shared(&self, field: usize, n: u64) {
-        add_release(&self.cells.first().0[field], n);
+    pub(crate) fn count_shared(&self, field: usize) {
+        self.cells.first().0[field].add_release(1);
     }
 
     /// Records one latency sample's sum, minimum and maximum.
@@ -353,20 +354,20 @@ impl CallCounters {
     }
 
     /// [`record_latency`](Self::record_latency) in the shared slot, with atomic
-    /// read-modify-writes, in as few steps as [`add_shared`](Self::add_shared).
+    /// read-modify-writes, in as few steps as [`count_shared`](Self::count_shared).
     #[inline(always)]
     pub(crate) fn record_latency_shared(&self, ticks: u64) {
         let cell = self.cells.first();
-        add_release(&cell.0[Field::SumTicks as usize], ticks);
+        cell.0[Field::SumTicks as usize].add_release(ticks);
         let min_inverted = &cell.0[Field::MinTicksInverted as usize];
         let max = &cell.0[Field::MaxTicks as usize];
         // A load first: most latencies are no new extreme, and a load is
         // cheaper than a read-modify-write (and, unoptimized, than a call
         // into `fetch_max`'s generic code).
-        if !ticks > load_relaxed(min_inverted) {
+        if !ticks > min_inverted.load_acquire() {
             min_inverted.fetch_max(!ticks, Ordering::Relaxed);
         }
-        if ticks > load_relaxed(max) {
+        if ticks > max.load_acquire() {
             max.fetch_max(ticks, Ordering::Relaxed);
         }
     }

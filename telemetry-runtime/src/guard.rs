@@ -122,7 +122,7 @@ impl Recorder {
         if PER_THREAD_SLOTS {
             self.counters.add(slot, field, 1);
         } else {
-            self.counters.add_shared(field as usize, 1);
+            self.counters.count_shared(field as usize);
         }
     }
 
@@ -224,7 +224,7 @@ impl OnThread {
 /// Unoptimized, each thread-local access is a chain of a dozen calls, and the
 /// plain load and store that update an exclusive slot are two calls into `core`
 /// where the shared slot's add is one at most (none on x86_64, see
-/// [`add_release`](crate::sync::add_release)): there the per-thread machinery
+/// [`AddRelease`](crate::sync::AddRelease)): there the per-thread machinery
 /// costs several times the contention it avoids. Counts stay exact either way;
 /// threads of a debug build share one cache line per fn, and the panic hook
 /// names the fn a panic came from by the backtrace's symbols, which a debug
@@ -370,13 +370,13 @@ pub struct DebugGuard {
 impl DebugGuard {
     /// [`SyncGuard::enter`], in a debug build.
     pub fn enter(counters: &'static CallCounters) -> Self {
-        counters.add_shared(Field::Started as usize, 1);
+        counters.count_shared(Field::Started as usize);
         DebugGuard { counters }
     }
 
     /// [`SyncGuard::enter_in_place`], in a debug build.
     pub fn enter_in_place(counters: &'static CallCounters) -> DebugInPlaceGuard {
-        counters.add_shared(Field::Started as usize, 1);
+        counters.count_shared(Field::Started as usize);
         DebugInPlaceGuard {
             counters,
             unwinding_at_entry: std::thread::panicking(),
@@ -388,14 +388,14 @@ impl DebugGuard {
         // An outcome as `usize` is its field's index: no `match` to run.
         ManuallyDrop::new(self)
             .counters
-            .add_shared(outcome as usize, 1);
+            .count_shared(outcome as usize);
     }
 }
 
 impl Drop for DebugGuard {
     /// As [`SyncGuard`]'s: reached when the body unwinds.
     fn drop(&mut self) {
-        self.counters.add_shared(field_at_drop(false), 1);
+        self.counters.count_shared(field_at_drop(false));
     }
 }
 
@@ -412,7 +412,45 @@ impl Drop for DebugInPlaceGuard {
     /// As [`SyncGuard`]'s.
     fn drop(&mut self) {
         self.counters
-            .add_shared(field_at_drop(self.unwinding_at_entry), 1);
+            .count_shared(field_at_drop(self.unwinding_at_entry));
+    }
+}
+
+/// A `#[timed]` site's counters and latency histogram, in one static: the
+/// [`DebugTimedGuard`] of its calls holds one address for both, and is two
+/// words, which pass in registers where a larger guard is copied through
+/// memory at every move, unoptimized.
+pub struct TimedStatics {
+    /// The site's counters.
+    pub counters: CallCounters,
+    /// The site's latency histogram.
+    pub histogram: Histogram,
+}
+
+impl TimedStatics {
+    /// All zero, as a `static` of the expansion.
+    pub const fn new() -> Self {
+        TimedStatics {
+            counters: CallCounters::new(),
+            histogram: Histogram::new(),
+        }
+    }
+
+    /// Reads the clock and records the latency since `start` in the shared
+    /// slot, then counts the call in `field` (a [`Field`] as `usize`).
+    #[inline(always)]
+    fn finish_shared(&self, start: u64, field: usize) {
+        let ticks = clock::now().saturating_sub(start);
+        self.counters.record_latency_shared(ticks);
+        self.histogram.record_shared(ticks);
+        // Last, with `Release`: a reader that sees the completion sees its latency.
+        self.counters.count_shared(field);
+    }
+}
+
+impl Default for TimedStatics {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -420,30 +458,25 @@ impl Drop for DebugInPlaceGuard {
 /// entry and exit, and records the latency in the shared slot.
 #[must_use]
 pub struct DebugTimedGuard {
-    counters: &'static CallCounters,
-    histogram: &'static Histogram,
+    statics: &'static TimedStatics,
     start: u64,
-    unwinding_at_entry: bool,
 }
 
 impl DebugTimedGuard {
     /// [`SyncGuard::enter`], in a debug build.
-    pub fn enter(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
-        counters.add_shared(Field::Started as usize, 1);
+    pub fn enter(statics: &'static TimedStatics) -> Self {
+        statics.counters.count_shared(Field::Started as usize);
         DebugTimedGuard {
-            counters,
-            histogram,
+            statics,
             start: clock::now(),
-            unwinding_at_entry: false,
         }
     }
 
     /// [`SyncGuard::enter_in_place`], in a debug build.
-    pub fn enter_in_place(counters: &'static CallCounters, histogram: &'static Histogram) -> Self {
-        counters.add_shared(Field::Started as usize, 1);
-        DebugTimedGuard {
-            counters,
-            histogram,
+    pub fn enter_in_place(statics: &'static TimedStatics) -> DebugTimedInPlaceGuard {
+        statics.counters.count_shared(Field::Started as usize);
+        DebugTimedInPlaceGuard {
+            statics,
             start: clock::now(),
             unwinding_at_entry: std::thread::panicking(),
         }
@@ -451,25 +484,33 @@ impl DebugTimedGuard {
 
     /// Counts a normal return that `outcome` classifies.
     pub fn exit(self, outcome: Outcome) {
-        ManuallyDrop::new(self).finish(outcome as usize);
-    }
-
-    /// Reads the clock and records the latency, then counts the call in
-    /// `field` (a [`Field`] as `usize`).
-    #[inline(always)]
-    fn finish(&self, field: usize) {
-        let ticks = clock::now().saturating_sub(self.start);
-        self.counters.record_latency_shared(ticks);
-        self.histogram.record(Slot::SHARED, ticks);
-        // Last, with `Release`: a reader that sees the completion sees its latency.
-        self.counters.add_shared(field, 1);
+        let this = ManuallyDrop::new(self);
+        this.statics.finish_shared(this.start, outcome as usize);
     }
 }
 
 impl Drop for DebugTimedGuard {
+    /// As [`SyncGuard`]'s: reached when the body unwinds.
+    fn drop(&mut self) {
+        self.statics.finish_shared(self.start, field_at_drop(false));
+    }
+}
+
+/// The [`DebugTimedGuard`] of a call whose normal return drops it, as
+/// [`DebugInPlaceGuard`] is [`DebugGuard`]'s.
+#[must_use]
+pub struct DebugTimedInPlaceGuard {
+    statics: &'static TimedStatics,
+    start: u64,
+    /// As in [`SyncGuard`].
+    unwinding_at_entry: bool,
+}
+
+impl Drop for DebugTimedInPlaceGuard {
     /// As [`SyncGuard`]'s.
     fn drop(&mut self) {
-        self.finish(field_at_drop(self.unwinding_at_entry));
+        self.statics
+            .finish_shared(self.start, field_at_drop(self.unwinding_at_entry));
     }
 }
 
@@ -670,8 +711,7 @@ mod tests {
     }
 
     static DEBUG_COUNTERS: CallCounters = CallCounters::new();
-    static DEBUG_TIMED_COUNTERS: CallCounters = CallCounters::new();
-    static DEBUG_HISTOGRAM: Histogram = Histogram::new();
+    static DEBUG_TIMED: TimedStatics = TimedStatics::new();
 
     /// Every way a sync call ends, through the debug guards: each counted once,
     /// in the shared slot, and, timed, with a latency.
@@ -681,33 +721,32 @@ mod tests {
         impl Drop for EntersWhileUnwinding {
             fn drop(&mut self) {
                 let _counted = DebugGuard::enter_in_place(&DEBUG_COUNTERS);
-                let _timed =
-                    DebugTimedGuard::enter_in_place(&DEBUG_TIMED_COUNTERS, &DEBUG_HISTOGRAM);
+                let _timed = DebugTimedGuard::enter_in_place(&DEBUG_TIMED);
             }
         }
-        let (counters, timed) = (&DEBUG_COUNTERS, &DEBUG_TIMED_COUNTERS);
-        let histogram = &DEBUG_HISTOGRAM;
+        let (counters, statics) = (&DEBUG_COUNTERS, &DEBUG_TIMED);
         DebugGuard::enter(counters).exit(Outcome::Ok);
-        DebugTimedGuard::enter(timed, histogram).exit(Outcome::Ok);
+        DebugTimedGuard::enter(statics).exit(Outcome::Ok);
         DebugGuard::enter(counters).exit(Outcome::Err);
-        DebugTimedGuard::enter(timed, histogram).exit(Outcome::Err);
+        DebugTimedGuard::enter(statics).exit(Outcome::Err);
         drop(DebugGuard::enter_in_place(counters));
-        drop(DebugTimedGuard::enter_in_place(timed, histogram));
+        drop(DebugTimedGuard::enter_in_place(statics));
         let unwound = std::panic::catch_unwind(|| {
             let _counted = DebugGuard::enter(counters);
-            let _timed = DebugTimedGuard::enter(timed, histogram);
+            let _timed = DebugTimedGuard::enter(statics);
             std::panic::resume_unwind(Box::new("unwinding through the guards"));
         });
         assert!(unwound.is_err());
         let unwound = std::panic::catch_unwind(|| {
             let _counted = DebugGuard::enter_in_place(counters);
-            let _timed = DebugTimedGuard::enter_in_place(timed, histogram);
+            let _timed = DebugTimedGuard::enter_in_place(statics);
             let _enters_later = EntersWhileUnwinding;
             std::panic::resume_unwind(Box::new("unwinding through the guards"));
         });
         assert!(unwound.is_err());
 
         let pool = crate::counter::pool();
+        let (timed, histogram) = (&statics.counters, &statics.histogram);
         for totals in [counters.totals(pool), timed.totals(pool)] {
             let counts = (totals.started, totals.ok, totals.err, totals.panics);
             // The call entered while unwinding returns: `ok`.

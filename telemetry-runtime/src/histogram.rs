@@ -31,7 +31,9 @@
 
 use crate::counter::Slot;
 use crate::slots::{get_or_install, prefetch_lines, PerSlot, Zeroed, MAX_SLOTS};
-use crate::sync::{load_relaxed, yield_now, zero, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{
+    yield_now, zero, AddRelease, AtomicPtr, AtomicU32, AtomicU64, LoadAcquire, Ordering,
+};
 
 const LINEAR_BITS: u32 = 7;
 const LINEAR: usize = 1 << LINEAR_BITS; // exact buckets for 0..128
@@ -44,23 +46,43 @@ pub const MAX_TRACKED: u64 = (1 << TOP_BIT) - 1;
 /// Number of buckets.
 pub const BUCKETS: usize = LINEAR + (TOP_BIT - LINEAR_BITS) as usize * SUB;
 const GROUPS: usize = BUCKETS / SUB;
-const _: () = assert!(GROUPS <= 64 && BUCKETS % SUB == 0 && SUB == 64);
+const _: () = assert!(GROUPS <= 64 && BUCKETS % SUB == 0 && SUB == 64 && LINEAR == 2 * SUB);
 
 /// Bytes a thread slot's buckets take when it has touched `groups` groups.
 pub const fn slot_bytes(groups: usize) -> usize {
     size_of::<SlotBuckets>() + groups * size_of::<Group>()
 }
 
-/// Bucket index of a value `<= MAX_TRACKED`.
+/// The group of the bucket of a value `<= MAX_TRACKED`, and the bucket's place
+/// in it.
+///
+/// Values below `LINEAR` have a bucket each, in the first groups. Above, a
+/// value's top `LINEAR_BITS` bits name its bucket: the top one its power of
+/// two, one group each, the `SUB_BITS` below it the bucket in the group.
+/// In few steps for unoptimized code, where each is checked for overflow:
+/// every shared-slot record of a debug build computes it.
 #[inline(always)]
-fn index_of(value: u64) -> usize {
-    if value < LINEAR as u64 {
-        value as usize
+fn bucket_of(value: u64) -> (usize, usize) {
+    let (group, sub) = if value < LINEAR as u64 {
+        (value as usize / SUB, value as usize % SUB)
     } else {
-        let power = 63 - value.leading_zeros(); // >= LINEAR_BITS
-        let sub = (value >> (power - SUB_BITS)) as usize - SUB;
-        LINEAR + (power - LINEAR_BITS) as usize * SUB + sub
-    }
+        // The bits below the top `LINEAR_BITS`.
+        let shift = 63 - SUB_BITS - value.leading_zeros();
+        (shift as usize + 1, (value >> shift) as usize % SUB)
+    };
+    // The bound only proves the group in range to the compiler (a value up to
+    // MAX_TRACKED has a bucket index below BUCKETS): a compare where `%` would
+    // be a multiplication, and no panic path in the hot path. An `if` rather
+    // than `min`, which an unoptimized build calls.
+    let group = if group < GROUPS { group } else { GROUPS - 1 };
+    (group, sub)
+}
+
+/// Bucket index of a value `<= MAX_TRACKED`.
+#[cfg(test)]
+fn index_of(value: u64) -> usize {
+    let (group, sub) = bucket_of(value);
+    group * SUB + sub
 }
 
 /// Smallest and largest value of bucket `index`.
@@ -75,17 +97,11 @@ pub fn bucket_bounds(index: usize) -> (u64, u64) {
     (low, low + width - 1)
 }
 
-/// Adds one to a counter of `slot` and returns its value before: a plain load and
-/// store for the slot's only writer, a read-modify-write for the shared slot.
+/// Adds one to a counter of a slot that is not the shared one: a plain load and
+/// store, by its only writer.
 #[inline(always)]
-fn bump(counter: &AtomicU64, slot: Slot) -> u64 {
-    if slot.is_shared() {
-        counter.fetch_add(1, Ordering::Relaxed)
-    } else {
-        let before = counter.load(Ordering::Relaxed);
-        counter.store(before + 1, Ordering::Relaxed);
-        before
-    }
+fn bump_owned(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 /// Sets `bits` in `word`, of which only `slot`'s owner writes unless it is shared.
@@ -124,27 +140,33 @@ struct Group {
 }
 
 impl Group {
-    /// Adds one to bucket `sub` of `slot`, of which `buckets` is the index.
+    /// Adds one to bucket `sub` of `slot`, not the shared one, of which
+    /// `buckets` is the index.
     #[inline(always)]
-    fn add(&self, sub: usize, buckets: &SlotBuckets, group: usize, slot: Slot) {
+    fn add_owned(&self, sub: usize, buckets: &SlotBuckets, group: usize, slot: Slot) {
         let low = &self.low[sub];
-        let before = if slot.is_shared() {
-            // The bucket's bit before the add, for the same reason as the
-            // group's (see `install_group`); an owner sets it after, being
-            // the only writer.
-            let (word, bit) = (&buckets.nonzero[group], 1 << sub);
-            if load_relaxed(word) & bit == 0 {
-                word.fetch_or(bit, Ordering::Relaxed);
-            }
-            low.fetch_add(1, Ordering::Release)
-        } else {
-            let before = low.load(Ordering::Relaxed);
-            low.store(before + 1, Ordering::Release);
-            before
-        };
+        let before = low.load(Ordering::Relaxed);
+        low.store(before + 1, Ordering::Release);
         // Both almost never: a bucket's first value, and a carry.
         if before == 0 || before + 1 >= CARRY {
             self.rare_add(sub, before, buckets, group, slot);
+        }
+    }
+
+    /// Adds one to bucket `sub` of the shared slot, of which `buckets` is the
+    /// index.
+    #[inline(always)]
+    fn add_shared(&self, sub: usize, buckets: &SlotBuckets, group: usize) {
+        // The bucket's bit before the add, for the same reason as the group's
+        // (see `install_group`); an owner sets it after, being the only writer.
+        let (word, bit) = (&buckets.nonzero[group], 1 << sub);
+        if word.load_acquire() & bit == 0 {
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+        let before = self.low[sub].add_release(1);
+        // Almost never: the one add that reaches `CARRY` carries.
+        if before == CARRY - 1 {
+            self.rare_add(sub, before, buckets, group, Slot::SHARED);
         }
     }
 
@@ -239,11 +261,20 @@ impl SlotBuckets {
         get_or_install(&self.groups[group % GROUPS], new_group)
     }
 
+    /// Group `group` of `slot`'s buckets, allocated on first use.
+    #[inline(always)]
+    fn group_or_install(&self, group: usize, slot: Slot) -> &Group {
+        match self.group(group) {
+            Some(found) => found,
+            None => self.install_group(group, slot),
+        }
+    }
+
     #[inline(always)]
     fn group(&self, group: usize) -> Option<&Group> {
         // SAFETY: non-null pointers come from `get_or_install` and live as long
         // as the histogram.
-        unsafe { self.groups[group].load(Ordering::Acquire).as_ref() }
+        unsafe { self.groups[group].load_acquire().as_ref() }
     }
 }
 
@@ -304,28 +335,38 @@ impl Histogram {
     /// Counts one value in the buckets of `slot`, whose owner must be the caller.
     #[inline(always)]
     pub fn record(&self, slot: Slot, value: u64) {
-        let buckets = get_or_install(self.slots.get(slot.index()), new_slot_buckets);
-        if value > MAX_TRACKED {
-            bump(&buckets.overflow, slot);
+        if slot.is_shared() {
+            self.record_shared(value);
             return;
         }
-        let index = index_of(value);
-        // The bound only proves the index in range to the compiler (a value up
-        // to MAX_TRACKED has a bucket index below BUCKETS): a compare where `%`
-        // would be a multiplication, and no panic path in the hot path. An `if`
-        // rather than `min`, which an unoptimized build calls.
-        let group_index = if index / SUB < GROUPS {
-            index / SUB
-        } else {
-            GROUPS - 1
-        };
-        let sub = index % SUB;
-        let group = match buckets.group(group_index) {
-            Some(group) => group,
-            None => buckets.install_group(group_index, slot),
-        };
-        group.add(sub, buckets, group_index, slot);
-        bump(&buckets.group_counts[group_index], slot);
+        let buckets = get_or_install(self.slots.get(slot.index()), new_slot_buckets);
+        if value > MAX_TRACKED {
+            bump_owned(&buckets.overflow);
+            return;
+        }
+        let (group_index, sub) = bucket_of(value);
+        let group = buckets.group_or_install(group_index, slot);
+        group.add_owned(sub, buckets, group_index, slot);
+        bump_owned(&buckets.group_counts[group_index]);
+    }
+
+    /// [`record`](Self::record) in the shared slot, with atomic
+    /// read-modify-writes. Every `#[timed]` call of a build with debug
+    /// assertions records here (see the `guard` module), unoptimized: hence
+    /// the slot's buckets found without a slot lookup, and the counts with
+    /// [`add_release`](AddRelease), one instruction where `fetch_add` is a
+    /// chain of calls.
+    #[inline(always)]
+    pub(crate) fn record_shared(&self, value: u64) {
+        let buckets = get_or_install(self.slots.first(), new_slot_buckets);
+        if value > MAX_TRACKED {
+            buckets.overflow.add_release(1);
+            return;
+        }
+        let (group_index, sub) = bucket_of(value);
+        let group = buckets.group_or_install(group_index, Slot::SHARED);
+        group.add_shared(sub, buckets, group_index);
+        buckets.group_counts[group_index].add_release(1);
     }
 
     /// Calls `f` with the buckets of each of the first `slots` slots that has some.

@@ -133,7 +133,9 @@ pub mod __private_0_1_0 {
     #[cfg(not(loom))]
     pub use {
         crate::counter::CallCounters,
-        crate::guard::{AsyncGuard, DebugGuard, DebugTimedGuard, Recorder, SyncGuard},
+        crate::guard::{
+            AsyncGuard, DebugGuard, DebugTimedGuard, Recorder, SyncGuard, TimedStatics,
+        },
         crate::histogram::Histogram,
         crate::outcome::{outcome_of_result, ErrorAware, Infallible, Outcome, Probe},
         crate::registry::{CallSite, SiteName, CALL_SITES},

@@ -14,7 +14,7 @@
 
 use std::ptr;
 
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, LoadAcquire, Ordering};
 
 /// Most thread slots a process hands out; threads beyond that many alive at once
 /// share slot 0 (see the `counter` module).
@@ -220,7 +220,7 @@ fn install<T>(pointer: &AtomicPtr<T>, make: fn() -> Box<T>) -> &T {
 /// set, stays until its owner is dropped.
 #[inline(always)]
 pub(crate) fn get_or_install<T>(pointer: &AtomicPtr<T>, make: fn() -> Box<T>) -> &T {
-    let current = pointer.load(Ordering::Acquire);
+    let current = pointer.load_acquire();
     if current.is_null() {
         install(pointer, make)
     } else {

@@ -21,55 +21,116 @@ pub(crate) fn zero() -> AtomicU64 {
     AtomicU64::new(0)
 }
 
-/// `counter.fetch_add(n, Ordering::Release)` with its result unused: the counts
-/// of the shared slot in a build with debug assertions (see the `guard` module).
+/// `fetch_add(n, Ordering::Release)`, returning the value before: the counts
+/// of the shared slot in a build with debug assertions (see the `guard`
+/// module), 64-bit, and the 32-bit low parts of its histogram buckets.
 ///
 /// Unoptimized, `fetch_add` is a chain of calls into `core` (some 20
-/// instructions); on x86_64 this is the one locked `add` that it compiles to
+/// instructions); on x86_64 this is the one locked `xadd` that it compiles to
 /// optimized, in place, with no call. Under loom and Miri, which see atomics
 /// only through their types (Miri runs no assembly), it is `fetch_add`.
-#[inline(always)]
-pub(crate) fn add_release(counter: &AtomicU64, n: u64) {
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    // SAFETY: `counter` is a live `AtomicU64`, which has the same in-memory
-    // representation as a `u64`, so its value is at its address, aligned. A
-    // locked `add` is an atomic read-modify-write, the instruction `fetch_add`
-    // itself compiles to, and sequentially consistent on x86: at least
-    // `Release`. The block is not `nomem`, so the compiler keeps other memory
-    // accesses on their side of it, as around a call.
-    unsafe {
-        core::arch::asm!(
-            "lock add qword ptr [{counter}], {n}",
-            counter = in(reg) counter as *const AtomicU64,
-            n = in(reg) n,
-            options(nostack),
-        );
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
-    counter.fetch_add(n, Ordering::Release);
+pub(crate) trait AddRelease {
+    /// What the atomic holds.
+    type Value;
+
+    /// Adds `n`, returning the value before.
+    fn add_release(&self, n: Self::Value) -> Self::Value;
 }
 
-/// `counter.load(Ordering::Relaxed)`, for the shared slot's latency extremes
-/// and bucket bits in a build with debug assertions, as [`add_release`] is for its counts: on
-/// x86_64 the one `mov` it compiles to optimized, in place of a chain of calls.
-#[inline(always)]
-pub(crate) fn load_relaxed(counter: &AtomicU64) -> u64 {
-    #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
-    {
-        let value: u64;
-        // SAFETY: as in `add_release`, the value of a live `AtomicU64` is at its
-        // address, aligned, and an aligned 8-byte `mov` is an atomic load on
-        // x86_64, the instruction a `Relaxed` (or `Acquire`) load compiles to.
-        unsafe {
-            core::arch::asm!(
-                "mov {value}, qword ptr [{counter}]",
-                counter = in(reg) counter as *const AtomicU64,
-                value = lateout(reg) value,
-                options(nostack, preserves_flags, readonly),
-            );
+/// Implements [`AddRelease`] for atomics of each width, with the `lock xadd`
+/// of that width.
+macro_rules! add_release {
+    ($($atomic:ty => $value:ty, $xadd:literal;)*) => {$(
+        impl AddRelease for $atomic {
+            type Value = $value;
+
+            #[inline(always)]
+            fn add_release(&self, n: $value) -> $value {
+                #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+                {
+                    let before;
+                    // SAFETY: `self` is a live atomic, which has the same
+                    // in-memory representation as its value type, so its value
+                    // is at its address, aligned. A locked `xadd` is an atomic
+                    // read-modify-write, the instruction `fetch_add` itself
+                    // compiles to, and sequentially consistent on x86: at least
+                    // `Release`. The block is not `nomem`, so the compiler keeps
+                    // other memory accesses on their side of it, as around a call.
+                    unsafe {
+                        core::arch::asm!(
+                            $xadd,
+                            atomic = in(reg) self as *const Self,
+                            value = inout(reg) n => before,
+                            options(nostack),
+                        );
+                    }
+                    before
+                }
+                #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+                self.fetch_add(n, Ordering::Release)
+            }
         }
-        value
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
-    counter.load(Ordering::Relaxed)
+    )*};
+}
+
+add_release! {
+    AtomicU64 => u64, "lock xadd qword ptr [{atomic}], {value:r}";
+    AtomicU32 => u32, "lock xadd dword ptr [{atomic}], {value:e}";
+}
+
+/// `load(Ordering::Acquire)`, in a build with debug assertions: on x86_64 the
+/// one `mov` it compiles to optimized, in place of a chain of calls, as
+/// [`AddRelease`] is for `fetch_add`. For what the debug guards read: the
+/// shared slot's latency extremes and bucket bits (which need no more than
+/// `Relaxed`), the pointers to its buckets, and the clock's source.
+///
+/// Optimized, it is `load` itself: the same `mov`, which the compiler may move
+/// and schedule with the code around it, as it could not an assembly block.
+/// Under loom and Miri, as for [`AddRelease`], it is `load` too.
+pub(crate) trait LoadAcquire {
+    /// What the atomic holds.
+    type Value;
+
+    /// The atomic's value.
+    fn load_acquire(&self) -> Self::Value;
+}
+
+/// Implements [`LoadAcquire`] for atomics of each width, with the `mov` of
+/// that width.
+macro_rules! load_acquire {
+    ($([$($generic:ident)?] $atomic:ty => $value:ty, $mov:literal;)*) => {$(
+        impl<$($generic)?> LoadAcquire for $atomic {
+            type Value = $value;
+
+            #[inline(always)]
+            fn load_acquire(&self) -> $value {
+                #[cfg(all(target_arch = "x86_64", debug_assertions, not(loom), not(miri)))]
+                {
+                    let value;
+                    // SAFETY: as in `add_release`, the value of a live atomic
+                    // is at its address, aligned, and an aligned `mov` of up to
+                    // 8 bytes is an atomic load on x86_64, where every load is
+                    // `Acquire`. The block is neither `readonly` nor `nomem`, so
+                    // the compiler moves no other memory access across it either.
+                    unsafe {
+                        core::arch::asm!(
+                            $mov,
+                            atomic = in(reg) self as *const Self,
+                            value = lateout(reg) value,
+                            options(nostack, preserves_flags),
+                        );
+                    }
+                    value
+                }
+                #[cfg(not(all(target_arch = "x86_64", debug_assertions, not(loom), not(miri))))]
+                self.load(Ordering::Acquire)
+            }
+        }
+    )*};
+}
+
+load_acquire! {
+    [] AtomicU64 => u64, "mov {value:r}, qword ptr [{atomic}]";
+    [] AtomicU32 => u32, "mov {value:e}, dword ptr [{atomic}]";
+    [T] AtomicPtr<T> => *mut T, "mov {value:r}, qword ptr [{atomic}]";
 }
