@@ -177,6 +177,7 @@ pub enum Field {
 const FIELDS: usize = 8;
 /// Where `#[timed(sample = N)]` counts down to its next timed call, in the
 /// owner's cell (see [`crate::sample`]); not a count, never summed.
+#[cfg(not(loom))] // the sampler, as the guards, is not in loom models
 pub(crate) const COUNTDOWN: usize = FIELDS;
 
 /// One slot's counters, alone in their cache line.
@@ -338,6 +339,7 @@ impl CallCounters {
     /// unoptimized builds count there only (see the `guard` module), one call
     /// at a time. `field` is a [`Field`] as `usize` (an `Outcome` as `usize`
     /// is its field).
+    #[cfg(not(loom))] // used by the guards only, which loom models don't build
     #[inline(always)]
     pub(crate) fn count_shared(&self, field: usize) {
         self.cells.first().0[field].add_release(1);
