@@ -26,9 +26,13 @@ pub(crate) fn zero() -> AtomicU64 {
 /// module), 64-bit, and the 32-bit low parts of its histogram buckets.
 ///
 /// Unoptimized, `fetch_add` is a chain of calls into `core` (some 20
-/// instructions); on x86_64 this is the one locked `xadd` that it compiles to
-/// optimized, in place, with no call. Under loom and Miri, which see atomics
-/// only through their types (Miri runs no assembly), it is `fetch_add`.
+/// instructions). So in a build with debug assertions on x86_64 this is one
+/// locked `xadd`, in place, with no call: what `fetch_add` compiles to
+/// optimized where its result is used (a locked `add` where it is not, no
+/// cheaper). Everywhere else it is `fetch_add`: in release builds, which
+/// optimize it as well; under loom and Miri, which see atomics only through
+/// their types (Miri runs no assembly); and on targets with 32-bit pointers
+/// (x32), where the operands below would be the wrong width.
 pub(crate) trait AddRelease {
     /// What the atomic holds.
     type Value;
@@ -46,7 +50,13 @@ macro_rules! add_release {
 
             #[inline(always)]
             fn add_release(&self, n: $value) -> $value {
-                #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
+                #[cfg(all(
+                    target_arch = "x86_64",
+                    target_pointer_width = "64",
+                    debug_assertions,
+                    not(loom),
+                    not(miri)
+                ))]
                 {
                     let before;
                     // SAFETY: `self` is a live atomic, which has the same
@@ -66,7 +76,13 @@ macro_rules! add_release {
                     }
                     before
                 }
-                #[cfg(not(all(target_arch = "x86_64", not(loom), not(miri))))]
+                #[cfg(not(all(
+                    target_arch = "x86_64",
+                    target_pointer_width = "64",
+                    debug_assertions,
+                    not(loom),
+                    not(miri)
+                )))]
                 self.fetch_add(n, Ordering::Release)
             }
         }
@@ -84,9 +100,12 @@ add_release! {
 /// shared slot's latency extremes and bucket bits (which need no more than
 /// `Relaxed`), the pointers to its buckets, and the clock's source.
 ///
-/// Optimized, it is `load` itself: the same `mov`, which the compiler may move
-/// and schedule with the code around it, as it could not an assembly block.
-/// Under loom and Miri, as for [`AddRelease`], it is `load` too.
+/// Without debug assertions it is `load` itself: the same `mov` optimized,
+/// which the compiler may move and schedule with the code around it, as it
+/// cannot an assembly block (a debug build that optimizes the runtime, as the
+/// README suggests, keeps the block: its cost is a lost reordering, not a call).
+/// Under loom and Miri and with 32-bit pointers, as for [`AddRelease`], it is
+/// `load` too.
 pub(crate) trait LoadAcquire {
     /// What the atomic holds.
     type Value;
@@ -104,7 +123,13 @@ macro_rules! load_acquire {
 
             #[inline(always)]
             fn load_acquire(&self) -> $value {
-                #[cfg(all(target_arch = "x86_64", debug_assertions, not(loom), not(miri)))]
+                #[cfg(all(
+                    target_arch = "x86_64",
+                    target_pointer_width = "64",
+                    debug_assertions,
+                    not(loom),
+                    not(miri)
+                ))]
                 {
                     let value;
                     // SAFETY: as in `add_release`, the value of a live atomic
@@ -122,7 +147,13 @@ macro_rules! load_acquire {
                     }
                     value
                 }
-                #[cfg(not(all(target_arch = "x86_64", debug_assertions, not(loom), not(miri))))]
+                #[cfg(not(all(
+                    target_arch = "x86_64",
+                    target_pointer_width = "64",
+                    debug_assertions,
+                    not(loom),
+                    not(miri)
+                )))]
                 self.load(Ordering::Acquire)
             }
         }
