@@ -328,7 +328,7 @@ struct SortedSites {
     /// Built anew from a list of entries, the map would cost a level-2
     /// snapshot about 6 % more (the list sorted and searched for duplicate
     /// names again, each entry moved four times on the way); kept, it takes
-    /// about 220 bytes a fn and a copy of the fn's name.
+    /// about 200 bytes a fn (an entry is 192) and a copy of the fn's name.
     functions: BTreeMap<String, FunctionStats>,
 }
 
@@ -350,7 +350,7 @@ impl SortedSites {
             .filter_map(|site| Some((site.name()?, site)))
             .collect();
         named.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        self.sites = (0..named.len())
+        let sites = (0..named.len())
             .map(|at| SortedSite {
                 site: named[at].1,
                 joins_previous: at > 0 && named[at - 1].0 == named[at].0,
@@ -358,10 +358,14 @@ impl SortedSites {
             .collect();
         // Sorted keys: a linear bulk build, no tree search, and an entry for
         // the sites of one name.
-        self.functions = named
+        let functions = named
             .into_iter()
             .map(|(name, site)| (name.into_owned(), FunctionStats::none_counted(site.kind())))
             .collect();
+        // Both at once: a snapshot pairs the sites' runs of one name with the
+        // entries in order, so one without the other would file counts under
+        // the wrong names.
+        *self = SortedSites { sites, functions };
     }
 }
 
@@ -414,6 +418,7 @@ fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
     };
     let mut position = 0;
     let same_names = sites.chunk_by(|_, next| next.joins_previous);
+    debug_assert_eq!(same_names.clone().count(), functions.len());
     for (same_name, stats) in same_names.zip(functions.values_mut()) {
         let [SortedSite { site: first, .. }, others @ ..] = same_name else {
             continue;
@@ -610,16 +615,28 @@ mod tests {
     use crate::registry::{SiteName, CALL_SITES};
 
     // Sites registered as the attributes register theirs, which only the test
-    // below calls: two timed ones of one name, which make one entry, and a
-    // counted one.
-    static COUNTERS: [CallCounters; 3] = [const { CallCounters::new() }; 3];
-    static HISTOGRAMS: [Histogram; 2] = [const { Histogram::new() }; 2];
+    // below calls: two timed ones of one name, which make one entry, a counted
+    // one, a timed one of its own name (whose summary the quantile walk reads
+    // alone), and a method named from its `Self` type on its first call.
+    static COUNTERS: [CallCounters; 5] = [const { CallCounters::new() }; 5];
+    static HISTOGRAMS: [Histogram; 4] = [const { Histogram::new() }; 4];
     const MERGED: &str = "snapshot::tests::merged";
     const COUNTED: &str = "snapshot::tests::counted";
-    static SITES: [CallSite; 3] = [
+    const LONE: &str = "snapshot::tests::lone";
+    const LATE: &str = "snapshot::tests::Late::late";
+    static SITES: [CallSite; 5] = [
         CallSite::timed(SiteName::Fixed(MERGED), &COUNTERS[0], &HISTOGRAMS[0]),
         CallSite::timed(SiteName::Fixed(MERGED), &COUNTERS[1], &HISTOGRAMS[1]),
         CallSite::counted(SiteName::Fixed(COUNTED), &COUNTERS[2]),
+        CallSite::timed(SiteName::Fixed(LONE), &COUNTERS[3], &HISTOGRAMS[2]),
+        CallSite::timed(
+            SiteName::OfSelfType {
+                module: "snapshot::tests",
+                method: "late",
+            },
+            &COUNTERS[4],
+            &HISTOGRAMS[3],
+        ),
     ];
     #[linkme::distributed_slice(CALL_SITES)]
     static FIRST_MERGED: &CallSite = &SITES[0];
@@ -627,20 +644,36 @@ mod tests {
     static SECOND_MERGED: &CallSite = &SITES[1];
     #[linkme::distributed_slice(CALL_SITES)]
     static ONLY_COUNTED: &CallSite = &SITES[2];
+    #[linkme::distributed_slice(CALL_SITES)]
+    static ALONE: &CallSite = &SITES[3];
+    #[linkme::distributed_slice(CALL_SITES)]
+    static NAMED_LATE: &CallSite = &SITES[4];
+
+    /// One call of `site` that took `ticks`, counted in the shared slot.
+    fn call(site: &CallSite, ticks: u64) {
+        let counters = site.counters();
+        counters.add(Slot::SHARED, Field::Started, 1);
+        if let Some(histogram) = site.histogram() {
+            counters.record_latency(Slot::SHARED, ticks);
+            histogram.record(Slot::SHARED, ticks);
+        }
+        counters.add(Slot::SHARED, Field::Ok, 1);
+    }
 
     /// As in a panic hook that snapshots while a snapshot of the same thread
     /// unwinds: the list of sites is held, and the snapshot does not wait. Its
-    /// list of its own gives the entries the kept one gives.
+    /// list of its own gives the entries the kept one gives, at every level,
+    /// in any order of levels (nothing of one snapshot's level shows in the
+    /// next's), and the kept list takes in a site named after it was made.
     #[test]
     fn a_snapshot_while_the_site_list_is_held_sorts_its_own() {
-        for (site, ticks) in SITES.iter().zip([1_000, 50_000, 0]) {
-            let counters = site.counters();
-            counters.add(Slot::SHARED, Field::Started, 1);
-            if let Some(histogram) = site.histogram() {
-                counters.record_latency(Slot::SHARED, ticks);
-                histogram.record(Slot::SHARED, ticks);
-            }
-            counters.add(Slot::SHARED, Field::Ok, 1);
+        for (site, ticks) in SITES[..3].iter().zip([1_000, 50_000, 0]) {
+            call(site, ticks);
+        }
+        // Over five powers of two: the summary's quantiles fall in different groups.
+        let lone = [100, 200, 300, 1_000, 3_000, 10_000, 30_000, 100_000];
+        for ticks in lone {
+            call(&SITES[3], ticks);
         }
         // Each snapshot measures the clock's scale anew, so nanoseconds may
         // differ by a rounding between two; counts may not.
@@ -659,22 +692,57 @@ mod tests {
                 .collect()
         };
         for level in [
+            DetailsLevel::Full,
             DetailsLevel::Counters,
             DetailsLevel::Summaries,
             DetailsLevel::Full,
+            DetailsLevel::Summaries,
+            DetailsLevel::Counters,
         ] {
             let held = crate::lock::lock(&SORTED_SITES);
             let during = Snapshot::take(level);
             drop(held);
             let after = Snapshot::take(level);
             assert_eq!(counts(&during), counts(&after));
+            assert!(!after.functions.contains_key(LATE), "named before its call");
             let merged = &after.functions[MERGED];
             assert_eq!((merged.kind, merged.calls, merged.ok), (Kind::Timed, 2, 2));
             let count = merged.latency_ns.as_ref().map(|latency| latency.count);
             assert_eq!(count, (level >= DetailsLevel::Summaries).then_some(2));
             let counted = &after.functions[COUNTED];
             assert_eq!((counted.kind, counted.calls), (Kind::Counted, 1));
+            let alone = &after.functions[LONE];
+            assert_eq!((alone.kind, alone.calls), (Kind::Timed, lone.len() as u64));
+            match (&alone.latency_ns, level) {
+                (None, DetailsLevel::Counters) => {}
+                (Some(latency), DetailsLevel::Summaries | DetailsLevel::Full) => {
+                    assert_eq!(latency.count, lone.len() as u64);
+                    assert_eq!(latency.buckets.is_some(), level == DetailsLevel::Full);
+                    let ordered = [latency.min, latency.p50, latency.p90, latency.p99];
+                    assert!(ordered.is_sorted(), "{latency:?}");
+                    // Within 1 %, at whatever scale the clock has (the exact
+                    // max gives it): the median's rank falls in 1,000 ticks'
+                    // bucket, the 90th's in 100,000's.
+                    let at = |ticks: u64| latency.max as f64 * ticks as f64 / 100_000.0;
+                    for (value, ticks) in [(latency.p50, 1_000), (latency.p90, 100_000)] {
+                        let error = (value as f64 - at(ticks)).abs() / at(ticks);
+                        assert!(error <= 0.01, "{value} against {ticks} ticks: {latency:?}");
+                    }
+                }
+                (latency, level) => panic!("{latency:?} at {level:?}"),
+            }
         }
+        // Named on its first call, after the kept list was made.
+        SITES[4].name_self_type(|| "snapshot::tests::Late");
+        call(&SITES[4], 500);
+        let after = Snapshot::take(DetailsLevel::Summaries);
+        let late = &after.functions[LATE];
+        assert_eq!((late.kind, late.calls), (Kind::Timed, 1));
+        assert_eq!(
+            late.latency_ns.as_ref().map(|latency| latency.count),
+            Some(1)
+        );
+        assert_eq!(after.functions[LONE].calls, lone.len() as u64);
     }
 
     #[test]
