@@ -165,7 +165,7 @@ WHY_MISSED = {
     "debug `#[counted]`":
         "a crate built with debug assertions gives its sync fns a debug guard: "
         "not generic, one word, one call into the runtime at entry and one at "
-        "exit, each counting in the shared slot with one locked `add` on x86_64 "
+        "exit, each counting in the shared slot with one locked `xadd` on x86_64 "
         "(under callgrind: 217 instructions a call over bare before, 78 now, a "
         "`fetch_add` 27): in instructions, within the target. In time it is "
         "over: it makes two locked adds where the `fetch_add` case makes one, "
@@ -176,7 +176,7 @@ WHY_MISSED = {
     "debug `#[timed]`":
         "as for `#[counted]`, plus two clock reads and the histogram's recording "
         "path unoptimized. Under callgrind, instructions a call over bare: 783 "
-        "at first, 577 with the debug guards, 378 now, with a shared-slot record "
+        "at first, 577 with the debug guards, 377 now, with a shared-slot record "
         "path of the histogram's own, one-instruction adds and loads for every "
         "width, and a clock source read in one `mov` (the clock pair fell from "
         "101 to 49, and the target with it). What is left is some ten memory "
