@@ -21,6 +21,35 @@ pub(crate) fn zero() -> AtomicU64 {
     AtomicU64::new(0)
 }
 
+/// `in_debug_assembly! {{ assembly } else { portable }}`: the first block where
+/// [`AddRelease`] and [`LoadAcquire`] are inline assembly (a build with debug
+/// assertions, on x86_64 with 64-bit pointers, neither under loom nor Miri),
+/// the second everywhere else. One place says where, for both.
+macro_rules! in_debug_assembly {
+    ({ $($assembly:tt)* } else { $($portable:tt)* }) => {{
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_pointer_width = "64",
+            debug_assertions,
+            not(loom),
+            not(miri)
+        ))]
+        {
+            $($assembly)*
+        }
+        #[cfg(not(all(
+            target_arch = "x86_64",
+            target_pointer_width = "64",
+            debug_assertions,
+            not(loom),
+            not(miri)
+        )))]
+        {
+            $($portable)*
+        }
+    }};
+}
+
 /// `fetch_add(n, Ordering::Release)`, returning the value before: the counts
 /// of the shared slot in a build with debug assertions (see the `guard`
 /// module), 64-bit, and the 32-bit low parts of its histogram buckets.
@@ -50,14 +79,7 @@ macro_rules! add_release {
 
             #[inline(always)]
             fn add_release(&self, n: $value) -> $value {
-                #[cfg(all(
-                    target_arch = "x86_64",
-                    target_pointer_width = "64",
-                    debug_assertions,
-                    not(loom),
-                    not(miri)
-                ))]
-                {
+                in_debug_assembly! {{
                     let before;
                     // SAFETY: `self` is a live atomic, which has the same
                     // in-memory representation as its value type, so its value
@@ -75,15 +97,9 @@ macro_rules! add_release {
                         );
                     }
                     before
-                }
-                #[cfg(not(all(
-                    target_arch = "x86_64",
-                    target_pointer_width = "64",
-                    debug_assertions,
-                    not(loom),
-                    not(miri)
-                )))]
-                self.fetch_add(n, Ordering::Release)
+                } else {
+                    self.fetch_add(n, Ordering::Release)
+                }}
             }
         }
     )*};
@@ -123,14 +139,7 @@ macro_rules! load_acquire {
 
             #[inline(always)]
             fn load_acquire(&self) -> $value {
-                #[cfg(all(
-                    target_arch = "x86_64",
-                    target_pointer_width = "64",
-                    debug_assertions,
-                    not(loom),
-                    not(miri)
-                ))]
-                {
+                in_debug_assembly! {{
                     let value;
                     // SAFETY: as in `add_release`, the value of a live atomic
                     // is at its address, aligned, and an aligned `mov` of up to
@@ -146,15 +155,9 @@ macro_rules! load_acquire {
                         );
                     }
                     value
-                }
-                #[cfg(not(all(
-                    target_arch = "x86_64",
-                    target_pointer_width = "64",
-                    debug_assertions,
-                    not(loom),
-                    not(miri)
-                )))]
-                self.load(Ordering::Acquire)
+                } else {
+                    self.load(Ordering::Acquire)
+                }}
             }
         }
     )*};
