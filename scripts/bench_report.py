@@ -126,7 +126,11 @@ WHY_MISSED = {
         "difference swings by several ns between runs (compare `timed` with "
         "`timed_fallible`, the same work). Closing it: keep the slot's bucket "
         "index pointer in its counter cell (one line fewer, one load fewer), and "
-        "min/max derived from the buckets.",
+        "min/max derived from the buckets. On an AMD EPYC (Zen 4) the "
+        "difference is some 8 ns, and neither would help: most of it is the "
+        "bucket's store, whose address waits for the clock reading, in a loop of "
+        "back-to-back calls; some 20 ns of other work between calls hides it "
+        "(`cargo bench --bench clock_store`).",
     "snapshot of 1,000 fns ≤ 1 ms":
         "memory-bound like the level-2 case below, plus every non-zero bucket "
         "(some 64 lines a fn here) and the bucket vectors; on this VM it swings "
