@@ -316,10 +316,7 @@ impl Snapshot {
 /// named sites does. A snapshot taken while another holds them (on another
 /// thread, or in a panic hook run during one) sorts a list of its own rather
 /// than wait.
-static SORTED_SITES: Mutex<SortedSites> = Mutex::new(SortedSites {
-    sites: Vec::new(),
-    functions: BTreeMap::new(),
-});
+static SORTED_SITES: Mutex<SortedSites> = Mutex::new(SortedSites::new());
 
 struct SortedSites {
     sites: Vec<SortedSite>,
@@ -341,6 +338,14 @@ struct SortedSite {
 }
 
 impl SortedSites {
+    /// No site sorted yet.
+    const fn new() -> Self {
+        SortedSites {
+            sites: Vec::new(),
+            functions: BTreeMap::new(),
+        }
+    }
+
     /// Sorts the named sites again if there are more than when last sorted.
     fn update(&mut self) {
         if self.sites.len() == call_sites().filter(|site| site.has_name()).count() {
@@ -371,10 +376,7 @@ impl SortedSites {
 
 fn collect_functions(level: DetailsLevel) -> BTreeMap<String, FunctionStats> {
     let mut cached = try_lock(&SORTED_SITES);
-    let mut own = SortedSites {
-        sites: Vec::new(),
-        functions: BTreeMap::new(),
-    };
+    let mut own = SortedSites::new();
     let kept = cached.is_some();
     let sorted = cached.as_deref_mut().unwrap_or(&mut own);
     sorted.update();
