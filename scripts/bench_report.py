@@ -157,8 +157,9 @@ WHY_MISSED = {
         "bounds checks in the group loops and the rank computation, some 130 "
         "instructions a fn.",
     "JSON of the 1,000-fn snapshot":
-        "`to_json` writes the fns' entries itself (integers with itoa, strings "
-        "copied whole where nothing needs escaping) and the rest through the "
+        "`to_json` writes the fns' entries itself (integers and bucket pairs "
+        "straight into room reserved in the string, names copied whole where "
+        "nothing needs escaping) and the rest through the "
         "crate's serde writer; some 800 bytes a fn, most of them bucket pairs, "
         "so a run over 1 ms means the machine is busy (see the load average).",
     "2 threads on one counted fn scale":
