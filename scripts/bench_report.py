@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes BENCHMARKS.md and docs/peers.svg from criterion's results.
+"""Writes this CPU's section of BENCHMARKS.md and its chart from criterion's results.
 
 Run by scripts/bench, which runs the benches first; by hand:
 
@@ -10,6 +10,11 @@ DIR is the criterion output directory of the run (its `*/new/estimates.json` and
 print their memory figures there). `--self-test` renders a report from made-up
 figures into a temporary directory and checks it (CI runs it). Python 3 standard
 library only.
+
+What a call costs depends on the CPU more than on anything else, so
+BENCHMARKS.md keeps one section per kind of CPU (Intel, AMD, ...), each one
+run, with its chart `docs/peers-<kind>.svg`: a run replaces the section of the
+CPU it ran on and keeps the others as they are.
 """
 
 import argparse
@@ -106,6 +111,20 @@ DEBUG_CASES = [
     ("timed", "`#[timed]`"),
 ]
 
+# Cases of benches/clock_store.rs (x86_64 only): what the bucket's store costs
+# right after the clock reads.
+CLOCK_STORE_CASES = [
+    ("pair", "two TSC reads and a subtraction: the floor"),
+    ("fixed_add", "adds the latency to a sum and one to a count, at fixed addresses"),
+    ("indexed_load", "reads the bucket the latency picks"),
+    ("indexed_add", "adds one to the bucket the latency picks, as a histogram does"),
+    ("unrelated_add", "adds one to a bucket picked by a value known before the reads"),
+    ("rotating_add", "as `indexed_add`, never the same bucket twice in a row"),
+    ("previous_add", "adds one to the bucket of the previous call's latency"),
+    ("pair_work", "`pair`, then some 40 ns of arithmetic that touches no memory"),
+    ("indexed_add_work", "`indexed_add`, then the same arithmetic"),
+]
+
 # Memory targets: (fns, threads, MiB at most).
 MEMORY_TARGETS = [(1000, 32, 128), (100, 512, 256)]
 
@@ -116,21 +135,52 @@ TARGETS_NOTE = (
 
 # Why a target is missed where it is, and what would close it: shown under the
 # targets table for each target the run missed (keys: the target's first words).
+# A text is one for every CPU, or one per kind of CPU (`cpu_kind`) with "other"
+# for the rest; `{name}` fields are figures of the same run (`run_figures`).
 WHY_MISSED = {
-    "`#[timed]` ≤ 3 ns over the clock pair":
-        "besides its two clock reads, `#[timed]` counts the start and the end, "
-        "marks the fn as the thread's innermost (for the panic hook), and records "
-        "sum, min, max, a bucket and its group's count: some 35 instructions and "
-        "a chain of three dependent loads (the slot's bucket index, the group, "
-        "the bucket). On a quiet machine this is 3 to 4 ns; on a loaded one the "
-        "difference swings by several ns between runs (compare `timed` with "
-        "`timed_fallible`, the same work). Closing it: keep the slot's bucket "
-        "index pointer in its counter cell (one line fewer, one load fewer), and "
-        "min/max derived from the buckets. On an AMD EPYC (Zen 4) the "
-        "difference is some 8 ns, and neither would help: most of it is the "
-        "bucket's store, whose address waits for the clock reading, in a loop of "
-        "back-to-back calls; some 20 ns of other work between calls hides it "
-        "(`cargo bench --bench clock_store`).",
+    "`#[counted]` cheaper than every peer's counter": {
+        "amd":
+            "on this CPU an uncontended locked add costs {atomic_over_bare} over "
+            "the bare fn, less than the thread-local lookup that finds a thread's "
+            "own cell; `#[counted]` also counts twice (started, then ok), in that "
+            "cell, with plain adds. The cells win as soon as threads share a fn: "
+            "from 1 to 2 threads a shared `AtomicU64` goes {atomic_scaling} and "
+            "`#[counted]` {counted_scaling} (see Contention). Not closable by "
+            "trimming: the lookup alone is dearer than the locked add here.",
+        "other":
+            "an uncontended locked add costs {atomic_over_bare} over the bare fn "
+            "here; `#[counted]` finds the thread's own cell through a thread-local "
+            "and counts twice in it with plain adds. Under contention see the "
+            "Contention table: a shared `AtomicU64` goes {atomic_scaling} from 1 "
+            "to 2 threads, `#[counted]` {counted_scaling}.",
+    },
+    "`#[timed]` ≤ 3 ns over the clock pair": {
+        "intel":
+            "besides its two clock reads, `#[timed]` counts the start and the end, "
+            "marks the fn as the thread's innermost (for the panic hook), and "
+            "records sum, min, max, a bucket and its group's count: some 35 "
+            "instructions and a chain of three dependent loads (the slot's bucket "
+            "index, the group, the bucket). On a quiet machine this is 3 to 4 ns; "
+            "on a loaded one the difference swings by several ns between runs "
+            "(compare `timed` with `timed_fallible`, the same work). Closing it: "
+            "keep the slot's bucket index pointer in its counter cell (one line "
+            "fewer, one load fewer), and min/max derived from the buckets.",
+        "amd":
+            "most of it is one store: the bucket's add, whose address waits for "
+            "the clock reading. In the same run, in a loop of back-to-back calls, "
+            "that add alone costs {store_over_pair} over the pair, while sum, "
+            "count and an add whose address is known early cost "
+            "{fixed_over_pair} and {unrelated_over_pair} (clock_store, below); "
+            "with some 40 ns of other work between calls it costs "
+            "{store_over_pair_work}. So back-to-back calls, as in `peers`, show "
+            "the most it can cost; trimming instructions does not close it here.",
+        "other":
+            "besides its two clock reads, `#[timed]` counts the start and the end, "
+            "marks the fn as the thread's innermost (for the panic hook), and "
+            "records sum, min, max, a bucket and its group's count. In the same "
+            "run the bucket's add alone costs {store_over_pair} over the pair in a "
+            "loop of calls (clock_store, below).",
+    },
     "snapshot of 1,000 fns ≤ 1 ms":
         "memory-bound like the level-2 case below, plus every non-zero bucket "
         "(some 64 lines a fn here) and the bucket vectors; on this VM it swings "
@@ -165,8 +215,10 @@ WHY_MISSED = {
     "2 threads on one counted fn scale":
         "on this machine 2 threads have 2 cores only when nothing else runs; "
         "with other work running (see the load average) neither case scales and "
-        "the ratio says little. Cells are 128 bytes apart, as the machine-limit "
-        "case, so the two threads share no line and no prefetched pair.",
+        "the ratio says little. Here the machine's limit itself went "
+        "{limit_scaling} from 1 to 2 threads. Cells are 128 bytes apart, as the "
+        "machine-limit case, so the two threads share no line and no prefetched "
+        "pair.",
     "debug `#[counted]`":
         "a crate built with debug assertions gives its sync fns a debug guard: "
         "not generic, one word, one call into the runtime at entry and one at "
@@ -342,6 +394,15 @@ def machine():
     return facts
 
 
+def cpu_kind(facts):
+    """The section key of a machine: its CPU's vendor, or its name made a slug."""
+    cpu = dict(facts).get("CPU", "unknown")
+    for vendor in ("Intel", "AMD", "Apple"):
+        if vendor.lower() in cpu.lower():
+            return vendor.lower()
+    return re.sub(r"[^a-z0-9]+", "-", cpu.lower()).strip("-") or "unknown"
+
+
 # ---- The chart. ----
 
 
@@ -401,13 +462,11 @@ def svg_chart(rows, title):
 # ---- The report. ----
 
 
-def report(results, memory, command, provisional, loadavg, facts, svg_path, started=None):
+def report(results, memory, command, provisional, loadavg, facts, chart_link, started=None):
+    """This run's section of BENCHMARKS.md, and its chart."""
     doc = []
     say = doc.append
-    say("# Benchmarks")
-    say("")
-    say("<!-- Generated by scripts/bench_report.py from criterion's estimates: "
-        "regenerate with scripts/bench, do not edit by hand. -->")
+    say(f"## {dict(facts).get('CPU', 'unknown CPU')}")
     say("")
     if provisional:
         say("> **Provisional figures.** They come from a short run (`--quick`: 1 s "
@@ -415,9 +474,10 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
             "so they are inflated and noisy; they show that the pipeline works, not "
             "what the code costs. Regenerate on a quiet machine with `scripts/bench`.")
         say("")
-    say(f"Regenerate everything below (tables, chart, machine): `{command}`.")
+    say(f"One run of `{command}` on this machine; run it on a CPU of this kind to "
+        "replace this section (tables, chart, machine).")
     say("")
-    say("## Machine")
+    say("### Machine")
     say("")
     rows = [(k, v) for k, v in facts]
     rows.append(("Run started", started or datetime.datetime.now(datetime.timezone.utc)
@@ -431,7 +491,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
     bare = need(results, "peers/bare")
     counted = need(results, "peers/counted")
     timed = need(results, "peers/timed")
-    say("## Cost per call, side by side")
+    say("### Cost per call, side by side")
     say("")
     say("`cargo bench --bench peers`: every case in one criterion group, one process. "
         "Median time per call; *over bare* subtracts the bare fn; *× us* divides by "
@@ -452,11 +512,30 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
     say(table(["case", "crate", "median / call", "over bare", "× bare", "× us"], peer_rows,
               ["l", "l", "r", "r", "r", "r"]))
     say("")
-    say(f"![Median cost per call](docs/{os.path.basename(svg_path)})")
+    say(f"![Median cost per call]({chart_link})")
+    say("")
+
+    # What the bucket's store costs after the clock reads (x86_64 only).
+    clock_store = {name: results[f"clock_store/{name}"]["median"]
+                   for name, _ in CLOCK_STORE_CASES if f"clock_store/{name}" in results}
+    if len(clock_store) == len(CLOCK_STORE_CASES):
+        say("`cargo bench --bench clock_store`: what `#[timed]` pays over its clock "
+            "pair, taken apart. Every case reads the time-stamp counter twice and "
+            "then does what its line says; *over pair* subtracts `pair` (the last "
+            "one subtracts `pair_work`).")
+        say("")
+        rows = []
+        for name, what in CLOCK_STORE_CASES:
+            floor = clock_store["pair_work" if name.endswith("_work") else "pair"]
+            rows.append([f"`{name}`", what, ns(clock_store[name]),
+                         "—" if name in ("pair", "pair_work")
+                         else f"{clock_store[name] - floor:+.1f} ns"])
+        say(table(["case", "after the two reads", "median / call", "over pair"], rows,
+                  ["l", "l", "r", "r"]))
     say("")
 
     # Contention.
-    say("## Contention: one fn, many threads")
+    say("### Contention: one fn, many threads")
     say("")
     say("`cargo bench --bench contention`: every thread calls the same fn in a loop; "
         "total calls per second over all threads (criterion's median round time, one "
@@ -493,7 +572,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
     debug = {k: v["median"] for k, v in debug.items() if v}
     instructions = memory.get("debug_instructions", {})
     if len(debug) == len(DEBUG_CASES):
-        say("## Debug build")
+        say("### Debug build")
         say("")
         say("`cargo bench --profile dev --bench debug_build`: the build `cargo test` "
             "makes, unoptimized. Median per call, with criterion's loop unoptimized "
@@ -516,7 +595,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
             say("")
 
     # Snapshot.
-    say("## Snapshot cost and memory per fn")
+    say("### Snapshot cost and memory per fn")
     say("")
     say("`cargo bench --bench snapshot_10 --bench snapshot_100 --bench snapshot_1000 "
         "--bench snapshot_10000`: a snapshot reads every instrumented fn of the "
@@ -566,7 +645,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
         say("")
 
     # Targets.
-    say("## Targets")
+    say("### Targets")
     say("")
     say(TARGETS_NOTE)
     say("")
@@ -644,8 +723,9 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
     say(table(["target", "", "measured"], checks, ["l", "l", "l"]))
     say("")
     missed = [what for what, verdict, _ in checks if verdict != "met"]
-    notes = [(what, why) for what in missed for key, why in WHY_MISSED.items()
-             if what.startswith(key)]
+    figures = run_figures(results, per_second, clock_store)
+    notes = [(what, why_missed(why, cpu_kind(facts), figures)) for what in missed
+             for key, why in WHY_MISSED.items() if what.startswith(key)]
     if notes:
         say("Why, where a target of the issue is missed:")
         say("")
@@ -654,7 +734,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
         say("")
 
     # Notes.
-    say("## What each case does per call")
+    say("### What each case does per call")
     say("")
     for name, who, _kind, what in PEERS:
         say(f"- `{name}` ({who}): {what}.")
@@ -667,7 +747,7 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
         "and with their default options; they are dev-dependencies of the benches "
         "only.")
     say("")
-    say("## Reading these numbers")
+    say("### Reading these numbers")
     say("")
     say("- Medians of criterion's samples; each sample is a batch of calls, so a "
         "median per call is a mean within a batch. The per-call tail of a real "
@@ -686,6 +766,62 @@ def report(results, memory, command, provisional, loadavg, facts, svg_path, star
     return "\n".join(doc), svg_chart(chart_rows, title)
 
 
+def run_figures(results, per_second, clock_store):
+    """The `{name}` fields of WHY_MISSED, from this run ("?" where not measured)."""
+    figures = {}
+
+    def over(name, minus, floor):
+        if name in floor and minus in floor:
+            figures[f"{name}_over_{minus}"] = f"{floor[name] - floor[minus]:+.1f} ns"
+
+    peers = {name: need(results, f"peers/{name}") for name in ("bare", "atomic_u64")}
+    over("atomic_u64", "bare", peers)
+    figures["atomic_over_bare"] = figures.pop("atomic_u64_over_bare")
+    for name in ("counted", "atomic_u64", "own_padded_cell"):
+        if (name, 1) in per_second and (name, 2) in per_second:
+            short = {"atomic_u64": "atomic", "own_padded_cell": "limit"}.get(name, name)
+            figures[f"{short}_scaling"] = ratio(per_second[(name, 2)] / per_second[(name, 1)])
+    if clock_store:
+        figures["store_over_pair"] = f"{clock_store['indexed_add'] - clock_store['pair']:+.1f} ns"
+        figures["fixed_over_pair"] = f"{clock_store['fixed_add'] - clock_store['pair']:+.1f} ns"
+        figures["unrelated_over_pair"] = (
+            f"{clock_store['unrelated_add'] - clock_store['pair']:+.1f} ns")
+        figures["store_over_pair_work"] = (
+            f"{clock_store['indexed_add_work'] - clock_store['pair_work']:+.1f} ns")
+    return figures
+
+
+def why_missed(why, kind, figures):
+    """A WHY_MISSED text for this kind of CPU, its fields filled from the run."""
+    if isinstance(why, dict):
+        why = why.get(kind, why["other"])
+    return re.sub(r"\{(\w+)\}", lambda field: figures.get(field.group(1), "?"), why)
+
+
+# BENCHMARKS.md: a header, then one section per kind of CPU between these marks.
+HEADER = """# Benchmarks
+
+<!-- Generated by scripts/bench_report.py from criterion's estimates: regenerate with scripts/bench, do not edit by hand. -->
+
+What a call costs depends on the CPU more than on anything else: the same code
+measures differently on an Intel and on an AMD core, and a target met on one
+can be missed on the other. So this file has one section per kind of CPU the
+benches last ran on, each section one run of `scripts/bench` on one machine,
+with its own chart. `scripts/bench` replaces the section of the CPU it runs on
+and keeps the others. Compare figures within a section; across sections, only
+the ratios.
+"""
+SECTION = re.compile(r"<!-- run: (\S+) -->\n(.*?)<!-- end of run: \1 -->\n", re.S)
+
+
+def merge(existing, kind, section):
+    """BENCHMARKS.md with `section` as the run of `kind`, the other runs kept."""
+    runs = dict(SECTION.findall(existing))
+    runs[kind] = section
+    return HEADER + "".join(f"\n<!-- run: {key} -->\n{runs[key]}<!-- end of run: {key} -->\n"
+                            for key in sorted(runs))
+
+
 def write(path, text):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
@@ -699,18 +835,27 @@ def generate(args):
         with open(args.log, errors="replace") as f:
             log_text = f.read()
     facts = args.facts if hasattr(args, "facts") else machine()
+    kind = cpu_kind(facts)
+    chart = os.path.join(args.charts, f"peers-{kind}.svg")
+    chart_link = os.path.relpath(chart, os.path.dirname(os.path.abspath(args.markdown)))
     try:
         memory = read_memory(log_text)
         memory["threads"] = read_threads_memory(log_text)
         memory["debug_instructions"] = read_debug_instructions(log_text)
         markdown, svg = report(results, memory, args.command, args.provisional,
-                               args.loadavg, facts, args.svg, getattr(args, "started", None))
+                               args.loadavg, facts, chart_link.replace(os.sep, "/"),
+                               getattr(args, "started", None))
     except Missing as missing:
         sys.exit(f"bench_report: no result for {missing} under {args.criterion}: "
                  "run every bench first (scripts/bench)")
-    write(args.markdown, markdown)
-    write(args.svg, svg)
-    print(f"wrote {args.markdown} and {args.svg}")
+    try:
+        with open(args.markdown) as f:
+            existing = f.read()
+    except FileNotFoundError:
+        existing = ""
+    write(args.markdown, merge(existing, kind, markdown))
+    write(chart, svg)
+    print(f"wrote the {kind} section of {args.markdown}, and {chart}")
 
 
 # ---- Self-test: made-up results in, a well-formed report out. ----
@@ -733,8 +878,14 @@ def self_test():
                 json.dump({"median": {"point_estimate": median,
                                       "confidence_interval": interval}}, f)
 
+        # A locked add cheaper than `#[counted]` and a clock pair far under
+        # `#[timed]`: two missed targets whose texts take figures of the run.
+        cheap = {"atomic_u64": 5.0, "clock_pair": 10.0}
         for i, (name, _, _, _) in enumerate(PEERS):
-            fake(f"peers/{name}", 1.0 + 10 * i)
+            fake(f"peers/{name}", cheap.get(name, 1.0 + 10 * i))
+        clock_store = [20.0, 20.5, 21.0, 28.0, 20.2, 29.0, 27.0, 40.0, 40.5]
+        for (name, _), median in zip(CLOCK_STORE_CASES, clock_store):
+            fake(f"clock_store/{name}", median)
         for name, _ in CONTENTION:
             for n in (1, 2):
                 fake(f"contention/{name}/{n}", 2.0, n)
@@ -755,11 +906,11 @@ def self_test():
         args = argparse.Namespace(
             criterion=criterion, log=log, command="scripts/bench", provisional=True,
             loadavg="0.10 0.20 0.30", markdown=os.path.join(tmp, "BENCHMARKS.md"),
-            svg=os.path.join(tmp, "docs", "peers.svg"), facts=[("CPU", "test")])
+            charts=os.path.join(tmp, "docs"), facts=[("CPU", "AMD EPYC 9B14")])
         generate(args)
         with open(args.markdown) as f:
             markdown = f.read()
-        with open(args.svg) as f:
+        with open(os.path.join(tmp, "docs", "peers-amd.svg")) as f:
             svg = f.read()
         assert "Provisional" in markdown
         assert "| **counted** | telemetry | 21.0 ns | +20.0 ns | 21.0× | — |" in markdown, markdown
@@ -771,7 +922,16 @@ def self_test():
             in markdown, markdown
         assert "debug `#[counted]` ≤ 3× a debug `fetch_add` | met | +30.0 ns" in markdown, markdown
         assert "- level-2 snapshot of 1,000 fns ≤ 0.3 ms: it reads" not in markdown, markdown
-        assert "- `#[timed]` ≤ 3 ns over the clock pair: besides" not in markdown, markdown
+        # The texts for this kind of CPU, with the run's figures in them.
+        assert "- `#[timed]` ≤ 3 ns over the clock pair: most of it is one store" in markdown, markdown
+        assert "that add alone costs +8.0 ns over the pair, while sum, count and an add " \
+            "whose address is known early cost +0.5 ns and +0.2 ns" in markdown, markdown
+        assert "an uncontended locked add costs +4.0 ns over the bare fn, less than" in markdown
+        assert "a shared `AtomicU64` goes 2.00× and `#[counted]` 2.00×" in markdown, markdown
+        assert not re.search(r"\{\w+\}|\?", markdown.split("Why, where")[1].split("###")[0])
+        assert "| `indexed_add_work` | `indexed_add`, then the same arithmetic | 40.5 ns " \
+            "| +0.5 ns |" in markdown, markdown
+        assert "![Median cost per call](docs/peers-amd.svg)" in markdown, markdown
         assert "| `timed` | `#[timed]` | 90.0 ns | +40.0 ns | 4,100 | +4,000 |" in markdown, markdown
         assert "; instructions +3,000 vs 3 × 1,000 |" in markdown, markdown
         assert "`#[counted]` ≤ 2 ns over bare | **missed**" in markdown, markdown
@@ -779,9 +939,30 @@ def self_test():
         assert svg.count("<rect") == len(PEERS) + 5, svg
         import xml.dom.minidom
         xml.dom.minidom.parseString(svg)
+        # Another CPU's run adds its section and keeps this one; a second run
+        # on the first CPU replaces that CPU's section alone.
+        amd_section = SECTION.findall(markdown)
+        assert [kind for kind, _ in amd_section] == ["amd"], markdown
+        args.facts = [("CPU", "Intel(R) Xeon(R) Processor")]
+        generate(args)
+        with open(args.markdown) as f:
+            both = f.read()
+        assert both.startswith(HEADER)
+        assert SECTION.findall(both) == [amd_section[0], SECTION.findall(both)[1]]
+        assert SECTION.findall(both)[1][0] == "intel"
+        assert "- `#[timed]` ≤ 3 ns over the clock pair: besides its two clock reads" in both
+        assert os.path.exists(os.path.join(tmp, "docs", "peers-intel.svg"))
+        args.facts = [("CPU", "AMD EPYC 9B14")]
+        args.provisional = False
+        generate(args)
+        with open(args.markdown) as f:
+            again = f.read()
+        assert [kind for kind, _ in SECTION.findall(again)] == ["amd", "intel"], again
+        assert SECTION.findall(again)[1] == SECTION.findall(both)[1]
+        assert "Provisional" not in SECTION.findall(again)[0][1]
         os.remove(os.path.join(criterion, "peers", "timed", "new", "estimates.json"))
         try:
-            report(read_results(criterion), {}, "", False, None, [], args.svg)
+            report(read_results(criterion), {}, "", False, None, [], "peers.svg")
         except Missing:
             pass
         else:
@@ -799,7 +980,8 @@ def main():
     parser.add_argument("--loadavg", help="load average when the run started")
     parser.add_argument("--started", help="when the run started (default: now)")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
-    parser.add_argument("--svg", default=os.path.join("docs", "peers.svg"))
+    parser.add_argument("--charts", default="docs",
+                        help="where the chart goes, as peers-<kind of CPU>.svg")
     parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()
     if args.self_test:
