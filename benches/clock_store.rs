@@ -21,21 +21,22 @@
 //! | `pair_work`        | `pair`, then some 40 ns of arithmetic that touches no memory      |
 //! | `indexed_add_work` | `indexed_add`, then the same arithmetic                           |
 //!
-//! Measured on a 2-core virtualized AMD EPYC (Zen 4), per call: `pair` 19.6 to
-//! 20.0 ns, `fixed_add` 19.6, `indexed_load` 19.9 to 21.2, `unrelated_add` 19.3
-//! to 20.1; `indexed_add` 27.4 to 28.7, `rotating_add` 28.8 to 29.1,
-//! `previous_add` 26.9 to 27.7. There, in a loop of calls, a store whose
-//! address waits for a clock reading costs 7 to 9 ns, whether or not the next
-//! call's store goes to the same bucket, and even when the reading is the
-//! previous call's; a load from such an address, or a store whose address is
-//! known early, costs nothing. With some 15 to 20 ns of work between calls
-//! that needs no reading, the store's cost is gone (`pair_work` 34.2 to 40.6
-//! ns, `indexed_add_work` 33.3 to 40.8 in the same runs). On the Intel Xeon of
-//! `BENCHMARKS.md` the whole of `#[timed]`'s recording, bucket included, costs
-//! about 2 ns over `#[counted]` and the pair. So on such a CPU the bucket's
-//! store is most of what back-to-back `#[timed]` calls cost over their clock
-//! reads, as in the `peers` bench, and little of what a call costs in code
-//! that does something between calls.
+//! Measured on a 2-core virtualized AMD EPYC (Zen 4), per call, over five
+//! runs: `pair` 19.2 to 20.0 ns, `fixed_add` 19.4 to 20.3, `indexed_load` 19.8
+//! to 21.2, `unrelated_add` 19.3 to 20.1; `indexed_add` 27.4 to 28.7,
+//! `rotating_add` 28.4 to 29.8, `previous_add` 26.6 to 28.8. There, in a loop
+//! of calls, a store whose address waits for a clock reading costs 7 to 9 ns,
+//! whether or not the next call's store goes to the same bucket, and even when
+//! the reading is the previous call's; a load from such an address, or a
+//! store whose address is known early, costs nothing. With work between calls
+//! that needs no reading (`pair_work` adds 11 to 21 ns to `pair`), the store
+//! costs less and varies from run to run: `indexed_add_work` over `pair_work`
+//! from nothing to 6 ns. On the Intel Xeon of `BENCHMARKS.md` the whole of
+//! `#[timed]`'s recording, bucket included, costs about 2 ns over `#[counted]`
+//! and the pair. So on such a CPU the bucket's store is most of what
+//! back-to-back `#[timed]` calls cost over their clock reads, as in the
+//! `peers` bench, and less of what a call costs in code that does something
+//! between calls.
 //!
 //! On CPUs other than x86_64 there is no time-stamp counter to read here, and
 //! the bench measures nothing.

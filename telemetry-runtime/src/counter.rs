@@ -3,7 +3,7 @@
 //! A locked read-modify-write (`fetch_add`) on a line other threads write stops
 //! scaling at two threads, and on some CPUs it costs several nanoseconds even
 //! when no other thread touches the line (5.4 ns on the Intel Xeon of
-//! `BENCHMARKS.md`, 0.6 ns on an AMD Zen 4), more than the whole budget of
+//! `BENCHMARKS.md`, about 0.5 ns on an AMD Zen 4), more than the whole budget of
 //! `#[counted]`. So every call site owns a cell per thread slot, and each thread
 //! claims one slot index for its lifetime from a process-wide [`SlotPool`]. The
 //! owner of a slot is its only writer and updates it with a plain load and store;
