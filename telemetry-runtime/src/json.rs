@@ -22,6 +22,7 @@ use std::fmt::{self, Write as _};
 use serde::ser::{self, Serialize};
 
 use crate::snapshot::{FunctionStats, Latency, Snapshot};
+use ascii::append_ascii;
 
 /// Writes `value` as JSON: compact, or indented by two spaces with `": "`
 /// between keys and values, as `serde_json::to_string{,_pretty}` do.
@@ -191,78 +192,94 @@ fn write_latency(writer: &mut Writer, latency: &Latency) {
     writer.out.push('}');
 }
 
-/// Appends to `out` what `write` puts in an [`Ascii`] of `N` bytes: room
-/// reserved in `out` itself, so that the bytes are written where they stay.
-///
-/// A snapshot's JSON is mostly short numbers: some 150,000 of them for 1,000
-/// timed fns. Written a piece at a time (`itoa` into its own buffer, then
-/// `push_str`), each number cost a call to `memcpy` for a few bytes and every
-/// piece a check of the string's capacity: most of `to_json`'s time. Built on
-/// the stack and copied in at once, the copy's wide loads wait for the narrow
-/// stores before them to reach the cache, which cost as much again.
-fn append_ascii<const N: usize>(out: &mut String, write: impl FnOnce(&mut Ascii<'_, N>)) {
-    // SAFETY: until it is cut back below, `out` ends in N zero bytes, and
-    // `Ascii` writes only ASCII into them; any run of ASCII bytes is UTF-8, so
-    // `out` stays UTF-8 throughout, whether or not `write` returns.
-    let bytes = unsafe { out.as_mut_vec() };
-    let start = bytes.len();
-    bytes.resize(start + N, 0);
-    let room = (&mut bytes[start..])
-        .try_into()
-        .expect("N bytes were added");
-    let mut ascii = Ascii {
-        bytes: room,
-        len: 0,
-    };
-    write(&mut ascii);
-    let end = start + ascii.len;
-    bytes.truncate(end);
-}
-
-/// Room for `N` bytes of ASCII, filled from the start: see [`append_ascii`].
-struct Ascii<'a, const N: usize> {
-    bytes: &'a mut [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> Ascii<'_, N> {
-    #[inline(always)]
-    fn push(&mut self, byte: u8) {
-        // Callers pass constants, so this compiles away; it is what keeps the
-        // `String` that `append_ascii` extends UTF-8.
-        assert!(byte.is_ascii());
-        self.bytes[self.len] = byte;
-        self.len += 1;
+/// Numbers written straight into the output, the fast way: in a module of its
+/// own, so that nothing but [`Ascii`](ascii::Ascii)'s methods can write to the room it hands
+/// out, which is what keeps the output UTF-8.
+mod ascii {
+    /// Appends to `out` what `write` puts in an [`Ascii`] of `N` bytes: room
+    /// reserved in `out` itself, so that the bytes are written where they stay.
+    ///
+    /// A snapshot's JSON is mostly short numbers: about 135,000 of them for
+    /// 1,000 timed fns (two a bucket, some fifteen a fn). Written a piece at a
+    /// time (`itoa` into its own buffer, then `push_str`), each number cost a
+    /// call to `memcpy` for a few bytes and every piece a check of the
+    /// string's capacity: most of `to_json`'s time. Built on the stack and
+    /// copied in at once, the copy's wide loads wait for the narrow stores
+    /// before them to reach the cache, which cost as much again.
+    pub(super) fn append_ascii<const N: usize>(
+        out: &mut String,
+        write: impl FnOnce(&mut Ascii<'_, N>),
+    ) {
+        // SAFETY: `out` must be UTF-8 whenever the borrow ends, normally or by
+        // a panic in `write`. Its first `start` bytes are left as they were.
+        // The N bytes added after them are zeros, and `Ascii` (whose fields
+        // no code outside this module can reach) overwrites them with ASCII
+        // only, so everything from `start` on is ASCII: UTF-8 however long,
+        // and `truncate` cuts it on a character boundary. `len` never exceeds
+        // N when `truncate` runs: `push` and `decimal` index with bounds
+        // checks and panic first. After such a panic (a bug), `out` ends in up
+        // to N zeros and digits: valid UTF-8, and dropped with the unwinding
+        // writer.
+        let bytes = unsafe { out.as_mut_vec() };
+        let start = bytes.len();
+        bytes.resize(start + N, 0);
+        let room = (&mut bytes[start..])
+            .try_into()
+            .expect("N bytes were added");
+        let mut ascii = Ascii {
+            bytes: room,
+            len: 0,
+        };
+        write(&mut ascii);
+        let end = start + ascii.len;
+        bytes.truncate(end);
     }
 
-    /// `n`'s decimal digits, as `itoa` and `serde_json` write them.
-    #[inline(always)]
-    fn decimal(&mut self, mut n: u64) {
-        const PAIRS: &[u8; 200] = b"\
-            0001020304050607080910111213141516171819\
-            2021222324252627282930313233343536373839\
-            4041424344454647484950515253545556575859\
-            6061626364656667686970717273747576777879\
-            8081828384858687888990919293949596979899";
-        // Most counts of a bucket are below 100: they skip the logarithm.
-        let digits = match n {
-            0..10 => 1,
-            10..100 => 2,
-            _ => n.ilog10() as usize + 1,
-        };
-        let mut end = self.len + digits;
-        self.len = end;
-        while n >= 100 {
-            let pair = (n % 100) as usize * 2;
-            n /= 100;
-            self.bytes[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
-            end -= 2;
+    /// Room for `N` bytes of ASCII, filled from the start: see [`append_ascii`].
+    pub(super) struct Ascii<'a, const N: usize> {
+        bytes: &'a mut [u8; N],
+        len: usize,
+    }
+
+    impl<const N: usize> Ascii<'_, N> {
+        #[inline(always)]
+        pub(super) fn push(&mut self, byte: u8) {
+            // Callers pass constants, so this compiles away; it is what keeps
+            // the `String` that `append_ascii` extends UTF-8.
+            assert!(byte.is_ascii());
+            self.bytes[self.len] = byte;
+            self.len += 1;
         }
-        if n >= 10 {
-            let pair = n as usize * 2;
-            self.bytes[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
-        } else {
-            self.bytes[end - 1] = b'0' + n as u8;
+
+        /// `n`'s decimal digits, as `itoa` and `serde_json` write them.
+        #[inline(always)]
+        pub(super) fn decimal(&mut self, mut n: u64) {
+            const PAIRS: &[u8; 200] = b"\
+                0001020304050607080910111213141516171819\
+                2021222324252627282930313233343536373839\
+                4041424344454647484950515253545556575859\
+                6061626364656667686970717273747576777879\
+                8081828384858687888990919293949596979899";
+            // Most counts of a bucket are below 100: they skip the logarithm.
+            let digits = match n {
+                0..10 => 1,
+                10..100 => 2,
+                _ => n.ilog10() as usize + 1,
+            };
+            let mut end = self.len + digits;
+            self.len = end;
+            while n >= 100 {
+                let pair = (n % 100) as usize * 2;
+                n /= 100;
+                self.bytes[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
+                end -= 2;
+            }
+            if n >= 10 {
+                let pair = n as usize * 2;
+                self.bytes[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
+            } else {
+                self.bytes[end - 1] = b'0' + n as u8;
+            }
         }
     }
 }
@@ -342,7 +359,8 @@ impl Writer {
         self.decimal(n);
     }
 
-    /// `n` in decimal, the fast way for the snapshot's own numbers (below).
+    /// `n` in decimal, the fast way for the snapshot's own numbers (see
+    /// [`append_ascii`]).
     fn decimal(&mut self, n: u64) {
         append_ascii::<20>(&mut self.out, |digits| digits.decimal(n));
     }
@@ -707,7 +725,8 @@ mod tests {
 
     use serde::Serialize;
 
-    use super::{append_ascii, to_string};
+    use super::ascii::append_ascii;
+    use super::to_string;
     use crate::facts::FactValue;
     use crate::{
         CriticalError, DetailsLevel, DiskKind, FunctionStats, Kind, Latency, PanicCategory,
@@ -771,7 +790,14 @@ mod tests {
                 p90: 9_000,
                 p99: 52_000,
                 p999: 52_000,
-                buckets: Some(vec![(1_023, 3), (2_047, 5), (65_535, 2)]),
+                // Every digit count, and the widest pair the writer has room for.
+                buckets: Some(vec![
+                    (0, 0),
+                    (1_023, 3),
+                    (2_047, 5),
+                    (65_535, 2),
+                    (u64::MAX, u64::MAX),
+                ]),
             }),
             ..counted.clone()
         };
