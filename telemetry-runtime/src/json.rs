@@ -193,8 +193,8 @@ fn write_latency(writer: &mut Writer, latency: &Latency) {
 }
 
 /// Numbers written straight into the output, the fast way: in a module of its
-/// own, so that nothing but [`Ascii`](ascii::Ascii)'s methods can write to the room it hands
-/// out, which is what keeps the output UTF-8.
+/// own, so that nothing but [`Ascii`](ascii::Ascii)'s methods can write to the
+/// room it hands out, which is what keeps the output UTF-8.
 mod ascii {
     /// Appends to `out` what `write` puts in an [`Ascii`] of `N` bytes: room
     /// reserved in `out` itself, so that the bytes are written where they stay.
