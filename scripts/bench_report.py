@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,7 +122,7 @@ CLOCK_STORE_CASES = [
     ("unrelated_add", "adds one to a bucket picked by a value known before the reads"),
     ("rotating_add", "as `indexed_add`, never the same bucket twice in a row"),
     ("previous_add", "adds one to the bucket of the previous call's latency"),
-    ("pair_work", "`pair`, then some 40 ns of arithmetic that touches no memory"),
+    ("pair_work", "`pair`, then 32 dependent multiply-rotates that need no reading"),
     ("indexed_add_work", "`indexed_add`, then the same arithmetic"),
 ]
 
@@ -171,36 +172,45 @@ WHY_MISSED = {
             "that add alone costs {store_over_pair} over the pair, while sum, "
             "count and an add whose address is known early cost "
             "{fixed_over_pair} and {unrelated_over_pair} (clock_store, below); "
-            "with some 40 ns of other work between calls it costs "
-            "{store_over_pair_work}. So back-to-back calls, as in `peers`, show "
+            "with other work between calls ({work_over_pair} of it here, "
+            "`pair_work`) it costs {store_over_pair_work}. So back-to-back calls, "
+            "as in `peers`, show "
             "the most it can cost; trimming instructions does not close it here.",
         "other":
             "besides its two clock reads, `#[timed]` counts the start and the end, "
             "marks the fn as the thread's innermost (for the panic hook), and "
-            "records sum, min, max, a bucket and its group's count. In the same "
-            "run the bucket's add alone costs {store_over_pair} over the pair in a "
-            "loop of calls (clock_store, below).",
+            "records sum, min, max, a bucket and its group's count. Where the "
+            "clock is the time-stamp counter, the clock_store table above takes "
+            "that apart.",
     },
     "snapshot of 1,000 fns ≤ 1 ms":
         "memory-bound like the level-2 case below, plus every non-zero bucket "
-        "(some 64 lines a fn here) and the bucket vectors; on this VM it swings "
-        "between 0.75 and 1.5 ms from run to run with the load (paired with the "
-        "code before this change in the same minute: 2.5 to 2.8 times faster).",
-    "`#[timed(sample = 16)]`":
-        "by {sample_over_budget}, on a budget of 1 ns over `#[counted]` and "
-        "1/16 of the clock pair. Per call, besides `#[counted]`: "
-        "the countdown (a load, a subtraction whose borrow is the test, a store, "
-        "in the cell the call already writes), a test of the start at exit, and "
-        "1/16 of a timed call's recording; callgrind counts 19 instructions a "
-        "call over `#[counted]` (25 before the untimed calls got an exit path of "
-        "their own). The branch that picks the timed call cannot be predicted, "
-        "by design (random gaps), so it costs a misprediction per timed call, "
-        "some 20 cycles per 16 calls. Tried and left: the timed call's "
-        "recording out of line (callgrind: 2.4 instructions a call more, the "
-        "same register saves at entry). On an AMD EPYC (Zen 4) the timed call "
-        "also pays the bucket's store ({store_over_pair} here, clock_store), "
-        "and this case varies more than any other between runs of the same "
-        "code: 5.1 to 9.0 ns in full runs, 5.6 to 6.3 ns run alone.",
+        "(some 64 lines a fn here) and the bucket vectors; on a shared VM it "
+        "swings by as much as 2× from run to run with the load.",
+    "`#[timed(sample = 16)]`": {
+        "other":
+            "by {sample_over_budget}, on a budget of 1 ns over `#[counted]` and "
+            "1/16 of the clock pair. Per call, besides `#[counted]`: the "
+            "countdown (a load, a subtraction whose borrow is the test, a store, "
+            "in the cell the call already writes), a test of the start at exit, "
+            "and 1/16 of a timed call's recording; callgrind counts 19 "
+            "instructions a call over `#[counted]` (25 before the untimed calls "
+            "got an exit path of their own). The branch that picks the timed "
+            "call cannot be predicted, by design (random gaps), so it costs a "
+            "misprediction per timed call, some 20 cycles per 16 calls. Tried "
+            "and left: the timed call's recording out of line (callgrind: 2.4 "
+            "instructions a call more, the same register saves at entry).",
+        "amd":
+            "by {sample_over_budget}, on a budget of 1 ns over `#[counted]` and "
+            "1/16 of the clock pair. Per call, besides `#[counted]`: the "
+            "countdown (a load, a subtraction whose borrow is the test, a store, "
+            "in the cell the call already writes), a test of the start at exit; "
+            "per timed call, one in 16: a misprediction (random gaps, by design) "
+            "and the bucket's store, which waits for the clock reading "
+            "({store_over_pair} here, clock_store). On this CPU the case also "
+            "varies more than any other between runs of the same code: 5.1 to "
+            "9.0 ns in full runs, 5.6 to 6.3 ns run alone.",
+    },
     "`#[timed]` ≤ 25 ns over bare":
         "the clock pair alone is {pair_over_bare} over the bare fn in this run, "
         "and `#[timed]` {timed_over_pair} over the pair (see that target below). "
@@ -812,18 +822,21 @@ def run_figures(results, per_second, clock_store):
     figures["timed_over_pair"] = f"{peers['timed'] - peers['clock_pair']:+.1f} ns"
     budget = peers["counted"] + (peers["clock_pair"] - peers["bare"]) / 16 + 1
     figures["sample_over_budget"] = f"{peers['timed_sample16'] - budget:.2f} ns"
-    for name in ("counted", "atomic_u64", "own_padded_cell"):
-        if (name, 1) in per_second and (name, 2) in per_second:
-            short = {"atomic_u64": "atomic", "own_padded_cell": "limit"}.get(name, name)
-            figures[f"{short}_scaling"] = ratio(per_second[(name, 2)] / per_second[(name, 1)])
+    scaling = {name: per_second[(name, 2)] / per_second[(name, 1)]
+               for name in ("counted", "atomic_u64", "own_padded_cell")
+               if (name, 1) in per_second and (name, 2) in per_second}
+    for name, short in (("counted", "counted"), ("atomic_u64", "atomic"),
+                        ("own_padded_cell", "limit")):
+        if name in scaling:
+            figures[f"{short}_scaling"] = ratio(scaling[name])
     # Two threads cannot do more than twice the work of one: a limit past 2×
     # means its one-thread figure came out low, and every ratio to it is off.
-    limit = figures.get("limit_scaling", "0")
     figures["limit_note"] = (
         " (more than twice one thread, which no real scaling gives: the "
         "one-thread figure came out low in this run, so the ratio says little)"
-        if float(limit.rstrip("×")) > 2.05 else "")
-    if clock_store:
+        if scaling.get("own_padded_cell", 0) > 2.05 else "")
+    if len(clock_store) == len(CLOCK_STORE_CASES):
+        figures["work_over_pair"] = f"{clock_store['pair_work'] - clock_store['pair']:+.1f} ns"
         figures["store_over_pair"] = f"{clock_store['indexed_add'] - clock_store['pair']:+.1f} ns"
         figures["fixed_over_pair"] = f"{clock_store['fixed_add'] - clock_store['pair']:+.1f} ns"
         figures["unrelated_over_pair"] = (
@@ -836,7 +849,7 @@ def run_figures(results, per_second, clock_store):
 def why_missed(why, kind, figures):
     """A WHY_MISSED text for this kind of CPU, its fields filled from the run."""
     if isinstance(why, dict):
-        why = why.get(kind, why["other"])
+        why = why[kind] if kind in why else why["other"]
     return re.sub(r"\{(\w+)\}", lambda field: figures.get(field.group(1), "?"), why)
 
 
@@ -853,12 +866,28 @@ with its own chart. `scripts/bench` replaces the section of the CPU it runs on
 and keeps the others. Compare figures within a section; across sections, only
 the ratios.
 """
-SECTION = re.compile(r"<!-- run: (\S+) -->\n(.*?)<!-- end of run: \1 -->\n", re.S)
+SECTION = re.compile(r"<!-- run: (\S+) -->\r?\n(.*?)<!-- end of run: \1 -->[ \t]*(?:\r?\n|\Z)",
+                     re.S)
+
+
+class Malformed(Exception):
+    pass
 
 
 def merge(existing, kind, section):
-    """BENCHMARKS.md with `section` as the run of `kind`, the other runs kept."""
+    """BENCHMARKS.md with `section` as the run of `kind`, the other runs kept.
+
+    Raises Malformed rather than drop anything of `existing` but its header:
+    a run it cannot delimit, or text between or after the runs."""
     runs = dict(SECTION.findall(existing))
+    first = existing.find("<!-- run: ")
+    if existing.strip() and first < 0:
+        raise Malformed("it holds no run between <!-- run: KIND --> and "
+                        "<!-- end of run: KIND --> marks")
+    if existing.count("<!-- run: ") != len(runs):
+        raise Malformed("a run's marks do not pair up")
+    if first >= 0 and SECTION.sub("", existing[first:]).strip():
+        raise Malformed("it has text outside the runs, after the header")
     runs[kind] = section
     return HEADER + "".join(f"\n<!-- run: {key} -->\n{runs[key]}<!-- end of run: {key} -->\n"
                             for key in sorted(runs))
@@ -895,7 +924,12 @@ def generate(args):
             existing = f.read()
     except FileNotFoundError:
         existing = ""
-    write(args.markdown, merge(existing, kind, markdown))
+    try:
+        merged = merge(existing, kind, markdown)
+    except Malformed as malformed:
+        sys.exit(f"bench_report: {args.markdown} not written: {malformed}. Mend the file "
+                 "or remove it (every section is one run of scripts/bench).")
+    write(args.markdown, merged)
     write(chart, svg)
     print(f"wrote the {kind} section of {args.markdown}, and {chart}")
 
@@ -1006,6 +1040,35 @@ def self_test():
         assert [kind for kind, _ in SECTION.findall(again)] == ["amd", "intel"], again
         assert SECTION.findall(again)[1] == SECTION.findall(both)[1]
         assert "Provisional" not in SECTION.findall(again)[0][1]
+        # A file without its last newline, or with CRLF line ends, keeps its
+        # runs; one whose runs cannot be told apart is left alone.
+        for variant in (again.rstrip("\n"), again.replace("\n", "\r\n")):
+            assert [kind for kind, _ in SECTION.findall(merge(variant, "apple", "x\n"))] \
+                == ["amd", "apple", "intel"]
+        for broken in ("# Benchmarks\n\nOne run, before there were sections.\n",
+                       again.replace("<!-- end of run: intel -->", ""),
+                       again + "\nA line after the runs.\n"):
+            try:
+                merge(broken, "amd", "x\n")
+            except Malformed:
+                pass
+            else:
+                raise AssertionError(f"merged a malformed file: {broken!r}")
+
+        # A CPU without the clock_store bench, whose limit came out past 2×:
+        # its texts name no figure the run lacks.
+        for name, _ in CLOCK_STORE_CASES:
+            os.remove(os.path.join(criterion, "clock_store", name, "new", "estimates.json"))
+        shutil.rmtree(os.path.join(criterion, "contention", "own_padded_cell", "2"))
+        fake("contention/own_padded_cell/2", 0.9, 2)
+        args.facts = [("CPU", "Apple M2")]
+        generate(args)
+        with open(args.markdown) as f:
+            apple = dict(SECTION.findall(f.read()))["apple"]
+        assert "clock_store" not in apple.split("### Contention")[0], apple
+        notes = apple.split("Why, where")[1].split("###")[0]
+        assert not re.search(r"\{\w+\}|\?", notes), notes
+        assert "more than twice one thread, which no real scaling gives" in notes, notes
         os.remove(os.path.join(criterion, "peers", "timed", "new", "estimates.json"))
         try:
             report(read_results(criterion), {}, "", False, None, [], "peers.svg")
@@ -1026,7 +1089,9 @@ def main():
     parser.add_argument("--loadavg", help="load average when the run started")
     parser.add_argument("--started", help="when the run started (default: now)")
     parser.add_argument("--commit", help="the commit the benches ran at (default: the "
-                        "checkout's HEAD), to write the report of a kept run again")
+                        "checkout's HEAD), to write the report of a kept run again on the "
+                        "machine it ran on: every other fact (CPU, OS, Rust) is read from "
+                        "this machine, so give --started and --loadavg of the run too")
     parser.add_argument("--markdown", default="BENCHMARKS.md")
     parser.add_argument("--charts", default="docs",
                         help="where the chart goes, as peers-<kind of CPU>.svg")
