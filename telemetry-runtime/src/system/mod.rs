@@ -42,7 +42,7 @@ pub struct SystemInfo {
     /// where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_version: Option<[u32; 2]>,
-    /// The kind of disk under the data directory named with [`set_data_dir`](crate::instance::set_data_dir).
+    /// The kind of disk under the data directory named with [`set_data_dir`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskKind>,
     /// CPU features that change how fast code runs, from a fixed list (in
