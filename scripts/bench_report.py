@@ -134,6 +134,17 @@ TARGETS_NOTE = (
 )
 
 
+# The sentences that the per-CPU texts below share.
+TIMED_BOOKKEEPING = (
+    "besides its two clock reads, `#[timed]` counts the start and the end, "
+    "marks the fn as the thread's innermost (for the panic hook), and records "
+    "sum, min, max, a bucket and its group's count")
+SAMPLED_PER_CALL = (
+    "by {sample_over_budget}, on a budget of 1 ns over `#[counted]` and 1/16 of "
+    "the clock pair. Per call, besides `#[counted]`: the countdown (a load, a "
+    "subtraction whose borrow is the test, a store, in the cell the call "
+    "already writes), a test of the start at exit")
+
 # Why a target is missed where it is, and what would close it: shown under the
 # targets table for each target the run missed (keys: the target's first words).
 # A text is one for every CPU, or one per kind of CPU (`cpu_kind`) with "other"
@@ -157,9 +168,7 @@ WHY_MISSED = {
     },
     "`#[timed]` ≤ 3 ns over the clock pair": {
         "intel":
-            "besides its two clock reads, `#[timed]` counts the start and the end, "
-            "marks the fn as the thread's innermost (for the panic hook), and "
-            "records sum, min, max, a bucket and its group's count: some 35 "
+            TIMED_BOOKKEEPING + ": some 35 "
             "instructions and a chain of three dependent loads (the slot's bucket "
             "index, the group, the bucket). On a quiet machine this is 3 to 4 ns; "
             "on a loaded one the difference swings by several ns between runs "
@@ -174,14 +183,11 @@ WHY_MISSED = {
             "{fixed_over_pair} and {unrelated_over_pair} (clock_store, below); "
             "with other work between calls ({work_over_pair} of it here, "
             "`pair_work`) it costs {store_over_pair_work}. So back-to-back calls, "
-            "as in `peers`, show "
-            "the most it can cost; trimming instructions does not close it here.",
+            "as in `peers`, show the most it can cost; trimming instructions does "
+            "not close it here.",
         "other":
-            "besides its two clock reads, `#[timed]` counts the start and the end, "
-            "marks the fn as the thread's innermost (for the panic hook), and "
-            "records sum, min, max, a bucket and its group's count. Where the "
-            "clock is the time-stamp counter, the clock_store table above takes "
-            "that apart.",
+            TIMED_BOOKKEEPING + ". Where the clock is the time-stamp counter, the "
+            "clock_store table above takes that apart.",
     },
     "snapshot of 1,000 fns ≤ 1 ms":
         "memory-bound like the level-2 case below, plus every non-zero bucket "
@@ -189,23 +195,17 @@ WHY_MISSED = {
         "swings by as much as 2× from run to run with the load.",
     "`#[timed(sample = 16)]`": {
         "other":
-            "by {sample_over_budget}, on a budget of 1 ns over `#[counted]` and "
-            "1/16 of the clock pair. Per call, besides `#[counted]`: the "
-            "countdown (a load, a subtraction whose borrow is the test, a store, "
-            "in the cell the call already writes), a test of the start at exit, "
-            "and 1/16 of a timed call's recording; callgrind counts 19 "
-            "instructions a call over `#[counted]` (25 before the untimed calls "
+            SAMPLED_PER_CALL + ", and 1/16 of a timed call's recording; "
+            "callgrind counts 19 instructions a call over `#[counted]` (25 "
+            "before the untimed calls "
             "got an exit path of their own). The branch that picks the timed "
             "call cannot be predicted, by design (random gaps), so it costs a "
             "misprediction per timed call, some 20 cycles per 16 calls. Tried "
             "and left: the timed call's recording out of line (callgrind: 2.4 "
             "instructions a call more, the same register saves at entry).",
         "amd":
-            "by {sample_over_budget}, on a budget of 1 ns over `#[counted]` and "
-            "1/16 of the clock pair. Per call, besides `#[counted]`: the "
-            "countdown (a load, a subtraction whose borrow is the test, a store, "
-            "in the cell the call already writes), a test of the start at exit; "
-            "per timed call, one in 16: a misprediction (random gaps, by design) "
+            SAMPLED_PER_CALL + "; per timed call, one in 16: a misprediction "
+            "(random gaps, by design) "
             "and the bucket's store, which waits for the clock reading "
             "({store_over_pair} here, clock_store). On this CPU the case also "
             "varies more than any other between runs of the same code: 5.1 to "
@@ -245,9 +245,8 @@ WHY_MISSED = {
         "with other work running (see the load average) neither case scales and "
         "the ratio says little. Here the machine's limit itself went "
         "{limit_scaling} from 1 to 2 threads{limit_note}. Cells are 128 bytes "
-        "apart, as the "
-        "machine-limit case, so the two threads share no line and no prefetched "
-        "pair.",
+        "apart, as the machine-limit case, so the two threads share no line and "
+        "no prefetched pair.",
     "debug `#[counted]`":
         "a crate built with debug assertions gives its sync fns a debug guard: "
         "not generic, one word, one call into the runtime at entry and one at "
@@ -373,6 +372,11 @@ def tick(value):
         if value >= size:
             return f"{value / size:g} {unit}"
     return f"{value:g} ns"
+
+
+def signed_ns(value, base):
+    """The difference of two medians in ns, signed: `+8.1 ns`."""
+    return f"{value - base:+.1f} ns"
 
 
 def ratio(value):
@@ -548,7 +552,7 @@ def report(results, memory, command, provisional, loadavg, facts, chart_link, st
         label = f"**{name}**" if kind == "ours" else name
         peer_rows.append([
             label, who, ns(value),
-            "—" if kind == "base" else f"{value - bare:+.1f} ns",
+            "—" if kind == "base" else signed_ns(value, bare),
             ratio(value / bare),
             ratio(value / us) if us else "—",
         ])
@@ -560,9 +564,12 @@ def report(results, memory, command, provisional, loadavg, facts, chart_link, st
     say("")
 
     # What the bucket's store costs after the clock reads (x86_64 only).
+    # Every case or none: a partial run's figures are not shown or quoted.
     clock_store = {name: results[f"clock_store/{name}"]["median"]
                    for name, _ in CLOCK_STORE_CASES if f"clock_store/{name}" in results}
-    if len(clock_store) == len(CLOCK_STORE_CASES):
+    if len(clock_store) < len(CLOCK_STORE_CASES):
+        clock_store = {}
+    if clock_store:
         say("`cargo bench --bench clock_store`: what `#[timed]` pays over its clock "
             "pair, taken apart. Every case reads the time-stamp counter twice and "
             "then does what its line says; *over pair* subtracts `pair` (the last "
@@ -573,7 +580,7 @@ def report(results, memory, command, provisional, loadavg, facts, chart_link, st
             floor = clock_store["pair_work" if name.endswith("_work") else "pair"]
             rows.append([f"`{name}`", what, ns(clock_store[name]),
                          "—" if name in ("pair", "pair_work")
-                         else f"{clock_store[name] - floor:+.1f} ns"])
+                         else signed_ns(clock_store[name], floor)])
         say(table(["case", "after the two reads", "median / call", "over pair"], rows,
                   ["l", "l", "r", "r"]))
     say("")
@@ -623,7 +630,7 @@ def report(results, memory, command, provisional, loadavg, facts, chart_link, st
             "too (in *bare*).")
         say("")
         debug_rows = [[f"`{name}`", what, ns(debug[name]),
-                       "—" if name == "bare" else f"{debug[name] - debug['bare']:+.1f} ns"]
+                       "—" if name == "bare" else signed_ns(debug[name], debug["bare"])]
                       for name, what in DEBUG_CASES]
         header = ["case", "what", "median / call", "over bare"]
         if len(instructions) == len(DEBUG_CASES):
@@ -816,10 +823,10 @@ def run_figures(results, per_second, clock_store):
     peers = {name: need(results, f"peers/{name}")
              for name in ("bare", "counted", "timed", "timed_sample16", "atomic_u64",
                           "clock_pair")}
-    figures["atomic_over_bare"] = f"{peers['atomic_u64'] - peers['bare']:+.1f} ns"
-    figures["counted_over_bare"] = f"{peers['counted'] - peers['bare']:+.1f} ns"
-    figures["pair_over_bare"] = f"{peers['clock_pair'] - peers['bare']:+.1f} ns"
-    figures["timed_over_pair"] = f"{peers['timed'] - peers['clock_pair']:+.1f} ns"
+    figures["atomic_over_bare"] = signed_ns(peers["atomic_u64"], peers["bare"])
+    figures["counted_over_bare"] = signed_ns(peers["counted"], peers["bare"])
+    figures["pair_over_bare"] = signed_ns(peers["clock_pair"], peers["bare"])
+    figures["timed_over_pair"] = signed_ns(peers["timed"], peers["clock_pair"])
     budget = peers["counted"] + (peers["clock_pair"] - peers["bare"]) / 16 + 1
     figures["sample_over_budget"] = f"{peers['timed_sample16'] - budget:.2f} ns"
     scaling = {name: per_second[(name, 2)] / per_second[(name, 1)]
@@ -835,14 +842,14 @@ def run_figures(results, per_second, clock_store):
         " (more than twice one thread, which no real scaling gives: the "
         "one-thread figure came out low in this run, so the ratio says little)"
         if scaling.get("own_padded_cell", 0) > 2.05 else "")
-    if len(clock_store) == len(CLOCK_STORE_CASES):
-        figures["work_over_pair"] = f"{clock_store['pair_work'] - clock_store['pair']:+.1f} ns"
-        figures["store_over_pair"] = f"{clock_store['indexed_add'] - clock_store['pair']:+.1f} ns"
-        figures["fixed_over_pair"] = f"{clock_store['fixed_add'] - clock_store['pair']:+.1f} ns"
-        figures["unrelated_over_pair"] = (
-            f"{clock_store['unrelated_add'] - clock_store['pair']:+.1f} ns")
-        figures["store_over_pair_work"] = (
-            f"{clock_store['indexed_add_work'] - clock_store['pair_work']:+.1f} ns")
+    if clock_store:
+        pair = clock_store["pair"]
+        figures["work_over_pair"] = signed_ns(clock_store["pair_work"], pair)
+        figures["store_over_pair"] = signed_ns(clock_store["indexed_add"], pair)
+        figures["fixed_over_pair"] = signed_ns(clock_store["fixed_add"], pair)
+        figures["unrelated_over_pair"] = signed_ns(clock_store["unrelated_add"], pair)
+        figures["store_over_pair_work"] = signed_ns(clock_store["indexed_add_work"],
+                                                    clock_store["pair_work"])
     return figures
 
 

@@ -203,9 +203,10 @@ mod ascii {
     /// 1,000 timed fns of 64 buckets (two a bucket, fifteen more a fn).
     /// Written a piece at a time (`itoa` into its own buffer, then
     /// `push_str`), each number cost a call to `memcpy` for a few bytes and
-    /// every piece a check of the string's capacity: most of `to_json`'s time. Built on the stack and
-    /// copied in at once, the copy's wide loads wait for the narrow stores
-    /// before them to reach the cache, which cost as much again.
+    /// every piece a check of the string's capacity: most of `to_json`'s time.
+    /// Built on the stack and copied in at once, the copy's wide loads wait
+    /// for the narrow stores before them to reach the cache, which cost as
+    /// much again.
     pub(super) fn append_ascii<const N: usize>(
         out: &mut String,
         write: impl FnOnce(&mut Ascii<'_, N>),
